@@ -1,0 +1,1780 @@
+/* SPDX-License-Identifier: MIT */
+/* SPARQL text surgery around rasqal 0.9.33's defects (see sparql_text.h). Everything works on a
+ * token stream from a small lexer that follows the terminals of the SPARQL 1.1 grammar (section
+ * 19.8), so a keyword inside a string, an IRI or a comment is never taken for one. The lexer also
+ * pairs every bracket, which gives each later step a bounded region to work in: no scan leaves
+ * the brackets it started in, and nesting is capped, so recursion is bounded too. Rewrites are
+ * recorded as edits on byte ranges of the source and applied in one copy; VALUES and GROUP BY are
+ * rewritten in two passes so the second pass sees the first one's result as plain text. */
+#include "sparql_text.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Deep enough for any hand-written or generated query we have seen; shallow enough that the
+ * recursive scans below stay far from the stack limit. */
+#define FLEET_SPARQL_MAX_DEPTH 128
+
+enum tok_type {
+    TK_EOF = 0,
+    TK_IRI,     /* IRIREF, including the angle brackets */
+    TK_PNAME,   /* PNAME_NS or PNAME_LN */
+    TK_BNODE,   /* BLANK_NODE_LABEL */
+    TK_VAR,     /* VAR1 or VAR2 */
+    TK_STRING,  /* any of the four string forms, quotes included */
+    TK_LANGTAG, /* @en-GB */
+    TK_NUMBER,  /* INTEGER/DECIMAL/DOUBLE, with an adjacent sign */
+    TK_WORD,    /* keywords, function names, `a`, true/false */
+    TK_PUNCT,
+};
+
+/* Two-character operators; single-character punctuation uses the character itself. */
+enum { P_HATHAT = 256, P_OR, P_AND, P_NE, P_LE, P_GE };
+
+struct tok {
+    enum tok_type type;
+    int punct;    /* TK_PUNCT: the character or a P_ code */
+    size_t start; /* byte offset in the source */
+    size_t len;
+    size_t match; /* brackets: index of the partner bracket */
+};
+
+struct lexed {
+    const char *src; /* borrowed */
+    size_t srclen;
+    struct tok *t; /* t[n - 1] is always TK_EOF */
+    size_t n, cap;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static unsigned line_of(const char *src, size_t off)
+{
+    unsigned line = 1;
+    for (size_t i = 0; i < off; i++)
+        if (src[i] == '\n')
+            line++;
+    return line;
+}
+
+/* ASCII classes by hand: <ctype.h> depends on the locale and on the sign of char. */
+static int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int is_alpha(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int is_hex(unsigned char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* PN_CHARS_BASE: every non-ASCII byte counts, which accepts the grammar's Unicode ranges (and a
+ * little more; rasqal rejects the rest). */
+static int is_pn_base(unsigned char c)
+{
+    return is_alpha(c) || c >= 0x80;
+}
+
+static int is_pn_u(unsigned char c)
+{
+    return is_pn_base(c) || c == '_';
+}
+
+static int is_pn_chars(unsigned char c)
+{
+    return is_pn_u(c) || c == '-' || is_digit(c);
+}
+
+static int is_varname(unsigned char c)
+{
+    return is_pn_u(c) || is_digit(c);
+}
+
+static const struct tok *tok(const struct lexed *lx, size_t i)
+{
+    return &lx->t[i < lx->n ? i : lx->n - 1];
+}
+
+static int is_punct(const struct lexed *lx, size_t i, int p)
+{
+    const struct tok *t = tok(lx, i);
+    return t->type == TK_PUNCT && t->punct == p;
+}
+
+static int is_opener(const struct lexed *lx, size_t i)
+{
+    return is_punct(lx, i, '{') || is_punct(lx, i, '(') || is_punct(lx, i, '[');
+}
+
+/* Keywords are case-insensitive, except `a`, which callers test with is_a(). */
+static int is_word(const struct lexed *lx, size_t i, const char *kw)
+{
+    const struct tok *t = tok(lx, i);
+    size_t n = strlen(kw);
+    return t->type == TK_WORD && t->len == n && strncasecmp(lx->src + t->start, kw, n) == 0;
+}
+
+static int is_a(const struct lexed *lx, size_t i)
+{
+    const struct tok *t = tok(lx, i);
+    return t->type == TK_WORD && t->len == 1 && lx->src[t->start] == 'a';
+}
+
+static int is_iri_or_pname(const struct lexed *lx, size_t i)
+{
+    enum tok_type ty = tok(lx, i)->type;
+    return ty == TK_IRI || ty == TK_PNAME;
+}
+
+static void lex_free(struct lexed *lx)
+{
+    free(lx->t);
+    lx->t = NULL;
+    lx->n = lx->cap = 0;
+}
+
+static int push_tok(struct lexed *lx, const struct tok *t)
+{
+    if (lx->n == lx->cap) {
+        size_t cap = lx->cap ? lx->cap * 2 : 64;
+        if (cap > SIZE_MAX / sizeof(*lx->t))
+            return -1;
+        struct tok *v = realloc(lx->t, cap * sizeof(*v));
+        if (!v)
+            return -1;
+        lx->t = v;
+        lx->cap = cap;
+    }
+    lx->t[lx->n++] = *t;
+    return 0;
+}
+
+/* Length of an EXPONENT at s[p], or 0. */
+static size_t exponent_len(const char *s, size_t len, size_t p)
+{
+    if (p >= len || (s[p] != 'e' && s[p] != 'E'))
+        return 0;
+    size_t q = p + 1;
+    if (q < len && (s[q] == '+' || s[q] == '-'))
+        q++;
+    if (q >= len || !is_digit((unsigned char)s[q]))
+        return 0;
+    while (q < len && is_digit((unsigned char)s[q]))
+        q++;
+    return q - p;
+}
+
+static size_t scan_number(const char *s, size_t len, size_t p)
+{
+    size_t q = p;
+    if (s[q] == '+' || s[q] == '-')
+        q++;
+    while (q < len && is_digit((unsigned char)s[q]))
+        q++;
+    if (q + 1 < len && s[q] == '.' && is_digit((unsigned char)s[q + 1])) {
+        q++;
+        while (q < len && is_digit((unsigned char)s[q]))
+            q++;
+    } else if (q < len && s[q] == '.' && exponent_len(s, len, q + 1)) {
+        q++; /* `1.e5` is a DOUBLE; `1.` is an INTEGER followed by a dot */
+    }
+    return q + exponent_len(s, len, q);
+}
+
+/* PN_LOCAL from s[p]: returns its end, which never includes a trailing unescaped dot. */
+static size_t scan_local(const char *s, size_t len, size_t p)
+{
+    static const char esc[] = "_~.-!$&'()*+,;=/?#@%";
+    size_t q = p, end = p;
+    while (q < len) {
+        unsigned char c = (unsigned char)s[q];
+        if (c == '%') {
+            if (q + 2 < len && is_hex((unsigned char)s[q + 1]) && is_hex((unsigned char)s[q + 2]))
+                q += 3;
+            else
+                break;
+        } else if (c == '\\') {
+            if (q + 1 < len && s[q + 1] != '\0' && strchr(esc, s[q + 1]))
+                q += 2;
+            else
+                break;
+        } else if (c == '.' || c == '-') {
+            if (q == p)
+                break;
+            q++;
+            if (c == '.')
+                continue;
+        } else if (is_pn_u(c) || is_digit(c) || c == ':') {
+            q++;
+        } else {
+            break;
+        }
+        end = q;
+    }
+    return end;
+}
+
+/* After '<': the end of an IRIREF (one past '>'), or 0 if the text is not one. *at_eof says the
+ * scan ran into the end of the input rather than into a character an IRI cannot hold. */
+static size_t scan_iri(const char *s, size_t len, size_t p, int *at_eof)
+{
+    size_t q = p + 1;
+    *at_eof = 0;
+    while (q < len) {
+        unsigned char c = (unsigned char)s[q];
+        if (c == '>')
+            return q + 1;
+        if (c <= 0x20 || strchr("<\"{}|^`", c))
+            return 0;
+        if (c == '\\') {
+            if (q + 1 < len && (s[q + 1] == 'u' || s[q + 1] == 'U')) {
+                q += 2;
+                continue;
+            }
+            return 0;
+        }
+        q++;
+    }
+    *at_eof = 1;
+    return 0;
+}
+
+static int looks_like_scheme(const char *s, size_t len)
+{
+    size_t i = 0;
+    if (len == 0 || !is_alpha((unsigned char)s[0]))
+        return 0;
+    while (i < len && (is_alpha((unsigned char)s[i]) || is_digit((unsigned char)s[i]) ||
+                       s[i] == '+' || s[i] == '-' || s[i] == '.'))
+        i++;
+    return i < len && s[i] == ':';
+}
+
+/* Splits src[0..len) into tokens and pairs brackets. */
+static enum fleet_err lex(const char *src, size_t len, struct lexed *lx, char *err, size_t errlen)
+{
+    size_t stack[FLEET_SPARQL_MAX_DEPTH];
+    size_t depth = 0;
+    size_t p = 0;
+
+    lx->src = src;
+    lx->srclen = len;
+    lx->t = NULL;
+    lx->n = lx->cap = 0;
+    while (p < len) {
+        unsigned char c = (unsigned char)src[p];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            p++;
+            continue;
+        }
+        if (c == '#') {
+            while (p < len && src[p] != '\n' && src[p] != '\r')
+                p++;
+            continue;
+        }
+        struct tok t = {TK_PUNCT, c, p, 1, 0};
+        unsigned char n1 = p + 1 < len ? (unsigned char)src[p + 1] : 0;
+        unsigned char n2 = p + 2 < len ? (unsigned char)src[p + 2] : 0;
+        if (c == '<') {
+            int at_eof;
+            size_t end = scan_iri(src, len, p, &at_eof);
+            if (end) {
+                t.type = TK_IRI;
+                t.len = end - p;
+            } else if (at_eof && looks_like_scheme(src + p + 1, len - p - 1)) {
+                set_err(err, errlen, "unterminated IRI at line %u", line_of(src, p));
+                goto inval;
+            } else if (n1 == '=') {
+                t.punct = P_LE;
+                t.len = 2;
+            }
+        } else if (c == '"' || c == '\'') {
+            size_t q;
+            t.type = TK_STRING;
+            if (n1 == c && n2 == c) {
+                for (q = p + 3;; q++) {
+                    if (q >= len)
+                        goto unterminated;
+                    if (src[q] == '\\') {
+                        q++;
+                        continue;
+                    }
+                    if (q + 2 < len && src[q] == c && src[q + 1] == c && src[q + 2] == c) {
+                        q += 3;
+                        break;
+                    }
+                }
+            } else {
+                for (q = p + 1;; q++) {
+                    if (q >= len || src[q] == '\n' || src[q] == '\r')
+                        goto unterminated;
+                    if (src[q] == '\\') {
+                        q++;
+                        continue;
+                    }
+                    if ((unsigned char)src[q] == c) {
+                        q++;
+                        break;
+                    }
+                }
+            }
+            t.len = q - p;
+        } else if ((c == '?' || c == '$') && is_varname(n1)) {
+            size_t q = p + 1;
+            while (q < len && is_varname((unsigned char)src[q]))
+                q++;
+            t.type = TK_VAR;
+            t.len = q - p;
+        } else if (c == '@' && is_alpha(n1)) {
+            size_t q = p + 1;
+            while (q < len && is_alpha((unsigned char)src[q]))
+                q++;
+            while (q + 1 < len && src[q] == '-' &&
+                   (is_alpha((unsigned char)src[q + 1]) || is_digit((unsigned char)src[q + 1]))) {
+                q++;
+                while (q < len && (is_alpha((unsigned char)src[q]) || is_digit((unsigned char)src[q])))
+                    q++;
+            }
+            t.type = TK_LANGTAG;
+            t.len = q - p;
+        } else if (c == '_' && n1 == ':') {
+            size_t q = p + 2, end = p + 2;
+            if (q < len && is_varname((unsigned char)src[q])) {
+                for (q++, end = q; q < len && (is_pn_chars((unsigned char)src[q]) || src[q] == '.');) {
+                    q++;
+                    if (src[q - 1] != '.')
+                        end = q;
+                }
+            }
+            t.type = TK_BNODE;
+            t.len = end - p;
+        } else if (is_digit(c) || (c == '.' && is_digit(n1)) ||
+                   ((c == '+' || c == '-') && (is_digit(n1) || (n1 == '.' && is_digit(n2))))) {
+            t.type = TK_NUMBER;
+            t.len = scan_number(src, len, p) - p;
+        } else if (is_pn_base(c) || c == ':') {
+            size_t q = p, last = p;
+            if (c != ':') {
+                for (q = p + 1, last = q; q < len && (is_pn_chars((unsigned char)src[q]) ||
+                                                      src[q] == '.');) {
+                    q++;
+                    if (src[q - 1] != '.')
+                        last = q;
+                }
+            }
+            if (last < len && src[last] == ':') {
+                t.type = TK_PNAME;
+                t.len = scan_local(src, len, last + 1) - p;
+            } else {
+                q = p + 1;
+                while (q < len && (is_alpha((unsigned char)src[q]) ||
+                                   is_digit((unsigned char)src[q]) || src[q] == '_' ||
+                                   (unsigned char)src[q] >= 0x80))
+                    q++;
+                t.type = TK_WORD;
+                t.len = q - p;
+            }
+        } else if (c == '^' && n1 == '^') {
+            t.punct = P_HATHAT;
+            t.len = 2;
+        } else if (c == '|' && n1 == '|') {
+            t.punct = P_OR;
+            t.len = 2;
+        } else if (c == '&' && n1 == '&') {
+            t.punct = P_AND;
+            t.len = 2;
+        } else if (c == '!' && n1 == '=') {
+            t.punct = P_NE;
+            t.len = 2;
+        } else if (c == '>' && n1 == '=') {
+            t.punct = P_GE;
+            t.len = 2;
+        }
+
+        size_t idx = lx->n;
+        if (t.type == TK_PUNCT && (c == '{' || c == '(' || c == '[') && t.len == 1) {
+            if (depth == FLEET_SPARQL_MAX_DEPTH) {
+                set_err(err, errlen, "brackets nested deeper than %d at line %u",
+                        FLEET_SPARQL_MAX_DEPTH, line_of(src, p));
+                goto inval;
+            }
+            stack[depth++] = idx;
+        } else if (t.type == TK_PUNCT && (c == '}' || c == ')' || c == ']') && t.len == 1) {
+            static const char pair[] = {['}'] = '{', [')'] = '(', [']'] = '['};
+            if (depth == 0 || lx->t[stack[depth - 1]].punct != pair[c]) {
+                set_err(err, errlen, "unbalanced '%c' at line %u", c, line_of(src, p));
+                goto inval;
+            }
+            size_t open = stack[--depth];
+            lx->t[open].match = idx;
+            t.match = open;
+        }
+        if (push_tok(lx, &t) != 0)
+            goto nomem;
+        p = t.start + t.len;
+    }
+    if (depth > 0) {
+        size_t open = lx->t[stack[depth - 1]].start;
+        set_err(err, errlen, "'%c' at line %u is never closed", src[open], line_of(src, open));
+        goto inval;
+    }
+    struct tok eof = {TK_EOF, 0, len, 0, 0};
+    if (push_tok(lx, &eof) != 0)
+        goto nomem;
+    return FLEET_OK;
+
+unterminated:
+    set_err(err, errlen, "unterminated string at line %u", line_of(src, p));
+inval:
+    lex_free(lx);
+    return FLEET_ERR_INVAL;
+nomem:
+    lex_free(lx);
+    set_err(err, errlen, "out of memory");
+    return FLEET_ERR_NOMEM;
+}
+
+/* ---- feature scan ------------------------------------------------------------------------ */
+
+/* Walks the query as a tree of group graph patterns (pattern context, where a property path can
+ * be written) and everything else (expressions, templates' surroundings, solution modifiers). Each
+ * function works on tokens [i, hi), hi being a closing bracket or EOF, and recurses only into a
+ * bracket inside that range. */
+struct scan {
+    const struct lexed *lx;
+    unsigned features;
+};
+
+static void scan_ggp(struct scan *s, size_t open);
+static size_t scan_prop_list(struct scan *s, size_t i, size_t hi);
+
+/* VALUES: skips the variable(s) and the data block, which hold terms, never patterns. */
+static size_t skip_values(const struct lexed *lx, size_t i, size_t hi)
+{
+    size_t j = i + 1;
+    if (j < hi && tok(lx, j)->type == TK_VAR)
+        j++;
+    else if (j < hi && is_punct(lx, j, '('))
+        j = tok(lx, j)->match + 1;
+    else
+        return i + 1;
+    if (j < hi && is_punct(lx, j, '{'))
+        return tok(lx, j)->match + 1;
+    return j;
+}
+
+/* Non-pattern context: only the group graph patterns inside (EXISTS, a sub-select's WHERE, the
+ * query's own WHERE) matter. */
+static void scan_expr(struct scan *s, size_t i, size_t hi)
+{
+    const struct lexed *lx = s->lx;
+    while (i < hi) {
+        if (is_punct(lx, i, '{')) {
+            scan_ggp(s, i);
+            i = tok(lx, i)->match + 1;
+        } else if (is_word(lx, i, "VALUES")) {
+            i = skip_values(lx, i, hi);
+        } else {
+            i++;
+        }
+    }
+}
+
+/* Scans the parenthesised region opening at i (if it is one) as an expression. */
+static size_t scan_parens(struct scan *s, size_t i, size_t hi)
+{
+    if (i < hi && is_punct(s->lx, i, '(')) {
+        size_t m = tok(s->lx, i)->match;
+        scan_expr(s, i + 1, m);
+        return m + 1;
+    }
+    return i;
+}
+
+/* A graph node (subject or object): returns the index after it, or i if there is none. */
+static size_t scan_node(struct scan *s, size_t i, size_t hi)
+{
+    const struct lexed *lx = s->lx;
+    const struct tok *t = tok(lx, i);
+    if (i >= hi)
+        return i;
+    switch (t->type) {
+    case TK_VAR:
+    case TK_IRI:
+    case TK_PNAME:
+    case TK_BNODE:
+    case TK_NUMBER:
+        return i + 1;
+    case TK_STRING:
+        if (i + 1 < hi && tok(lx, i + 1)->type == TK_LANGTAG)
+            return i + 2;
+        if (i + 2 < hi && is_punct(lx, i + 1, P_HATHAT) && is_iri_or_pname(lx, i + 2))
+            return i + 3;
+        return i + 1;
+    case TK_WORD:
+        return is_word(lx, i, "true") || is_word(lx, i, "false") ? i + 1 : i;
+    case TK_PUNCT:
+        if (t->punct == '[') {
+            scan_prop_list(s, i + 1, t->match);
+            return t->match + 1;
+        }
+        if (t->punct == '(') { /* a collection */
+            size_t k = i + 1;
+            while (k < t->match) {
+                size_t e = scan_node(s, k, t->match);
+                k = e > k ? e : k + 1;
+            }
+            return t->match + 1;
+        }
+        return i;
+    default:
+        return i;
+    }
+}
+
+/* A verb: a variable, or a path of one or more steps. Anything beyond a single IRI, prefixed
+ * name or `a` is a property path. Returns the index after the verb, or i if there is none. */
+static size_t scan_verb(struct scan *s, size_t i, size_t hi)
+{
+    const struct lexed *lx = s->lx;
+    size_t j = i;
+    int path = 0;
+    if (i >= hi)
+        return i;
+    if (tok(lx, i)->type == TK_VAR)
+        return i + 1;
+    while (j < hi) {
+        while (j < hi && (is_punct(lx, j, '^') || is_punct(lx, j, '!'))) {
+            path = 1;
+            j++;
+        }
+        if (j >= hi)
+            break;
+        if (is_punct(lx, j, '(')) {
+            path = 1;
+            j = tok(lx, j)->match + 1;
+        } else if (is_iri_or_pname(lx, j) || is_a(lx, j)) {
+            j++;
+        } else {
+            break;
+        }
+        if (j < hi && (is_punct(lx, j, '*') || is_punct(lx, j, '+') || is_punct(lx, j, '?'))) {
+            path = 1;
+            j++;
+        }
+        if (j < hi && (is_punct(lx, j, '/') || is_punct(lx, j, '|'))) {
+            path = 1;
+            j++;
+            continue;
+        }
+        break;
+    }
+    if (path)
+        s->features |= FLEET_SPARQL_USES_PATH;
+    return j;
+}
+
+static size_t scan_prop_list(struct scan *s, size_t i, size_t hi)
+{
+    const struct lexed *lx = s->lx;
+    for (;;) {
+        size_t j = scan_verb(s, i, hi);
+        if (j == i)
+            return i;
+        i = j;
+        for (;;) {
+            j = scan_node(s, i, hi);
+            if (j == i)
+                break;
+            i = j;
+            if (i < hi && is_punct(lx, i, ','))
+                i++;
+            else
+                break;
+        }
+        if (i < hi && is_punct(lx, i, ';')) {
+            while (i < hi && is_punct(lx, i, ';'))
+                i++;
+            continue;
+        }
+        return i;
+    }
+}
+
+/* One element of a group graph pattern at i; returns the index after it (> i). */
+static size_t scan_ggp_element(struct scan *s, size_t i, size_t hi)
+{
+    const struct lexed *lx = s->lx;
+    const struct tok *t = tok(lx, i);
+    if (is_punct(lx, i, '{')) {
+        scan_ggp(s, i);
+        return t->match + 1;
+    }
+    if (t->type == TK_WORD) {
+        if (is_word(lx, i, "FILTER")) {
+            /* FILTER (expr) | FILTER builtin(...) | FILTER fn(...) | FILTER [NOT] EXISTS {..} */
+            size_t j = i + 1;
+            if (j < hi && (tok(lx, j)->type == TK_WORD || is_iri_or_pname(lx, j)) &&
+                is_punct(lx, j + 1, '(') && j + 1 < hi)
+                j++;
+            return scan_parens(s, j, hi);
+        }
+        if (is_word(lx, i, "BIND"))
+            return scan_parens(s, i + 1, hi);
+        if (is_word(lx, i, "VALUES"))
+            return skip_values(lx, i, hi);
+        if (is_word(lx, i, "GRAPH") || is_word(lx, i, "SERVICE")) {
+            size_t j = i + 1;
+            if (is_word(lx, j, "SILENT"))
+                j++;
+            if (j < hi && (tok(lx, j)->type == TK_VAR || is_iri_or_pname(lx, j)))
+                j++;
+            return j < hi ? j : hi;
+        }
+        if (is_word(lx, i, "SELECT")) { /* a sub-select runs to the end of its group */
+            scan_expr(s, i, hi);
+            return hi;
+        }
+        if (!is_word(lx, i, "true") && !is_word(lx, i, "false"))
+            return i + 1; /* OPTIONAL, MINUS, UNION, NOT, EXISTS or a stray word */
+    }
+    size_t j = scan_node(s, i, hi);
+    if (j == i)
+        return i + 1;
+    return scan_prop_list(s, j, hi);
+}
+
+static void scan_ggp(struct scan *s, size_t open)
+{
+    size_t hi = tok(s->lx, open)->match;
+    size_t i = open + 1;
+    while (i < hi) {
+        size_t j = scan_ggp_element(s, i, hi);
+        i = j > i ? j : i + 1;
+    }
+}
+
+static unsigned scan_features(const struct lexed *lx)
+{
+    struct scan s = {lx, 0};
+    for (size_t i = 0; i < lx->n; i++) {
+        if (is_word(lx, i, "SERVICE"))
+            s.features |= FLEET_SPARQL_USES_SERVICE;
+        else if (is_word(lx, i, "MINUS"))
+            s.features |= FLEET_SPARQL_USES_MINUS;
+        else if (is_word(lx, i, "EXISTS"))
+            s.features |= FLEET_SPARQL_USES_EXISTS;
+        else if (is_word(lx, i, "DESCRIBE"))
+            s.features |= FLEET_SPARQL_USES_DESCRIBE;
+    }
+    scan_expr(&s, 0, lx->n - 1);
+    return s.features;
+}
+
+/* ---- edits ------------------------------------------------------------------------------- */
+
+struct edit {
+    size_t start, end; /* source bytes replaced; start == end inserts */
+    size_t seq;        /* keeps insertions at one offset in the order they were made */
+    char *text;        /* owned */
+};
+
+struct edits {
+    struct edit *v;
+    size_t n, cap;
+};
+
+static void edits_free(struct edits *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        free(e->v[i].text);
+    free(e->v);
+    e->v = NULL;
+    e->n = e->cap = 0;
+}
+
+/* Steals text's bytes. */
+static enum fleet_err edits_add(struct edits *e, size_t start, size_t end, struct fleet_buf *text)
+{
+    char *s = fleet_buf_steal(text, NULL);
+    if (!s)
+        return FLEET_ERR_NOMEM;
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 8;
+        struct edit *v = cap <= SIZE_MAX / sizeof(*v) ? realloc(e->v, cap * sizeof(*v)) : NULL;
+        if (!v) {
+            free(s);
+            return FLEET_ERR_NOMEM;
+        }
+        e->v = v;
+        e->cap = cap;
+    }
+    e->v[e->n] = (struct edit){start, end, e->n, s};
+    e->n++;
+    return FLEET_OK;
+}
+
+static int edit_cmp(const void *a, const void *b)
+{
+    const struct edit *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static enum fleet_err apply_edits(const char *src, size_t len, struct edits *e,
+                                  struct fleet_buf *out)
+{
+    size_t pos = 0;
+    if (e->n)
+        qsort(e->v, e->n, sizeof(*e->v), edit_cmp);
+    for (size_t i = 0; i < e->n; i++) {
+        const struct edit *ed = &e->v[i];
+        if (ed->start < pos || ed->end < ed->start || ed->end > len)
+            return FLEET_ERR_INTERNAL; /* overlapping edits: a bug here, never silently wrong */
+        fleet_buf_append(out, src + pos, ed->start - pos);
+        fleet_buf_puts(out, ed->text);
+        pos = ed->end;
+    }
+    fleet_buf_append(out, src + pos, len - pos);
+    return out->oom ? FLEET_ERR_NOMEM : FLEET_OK;
+}
+
+/* Appends the source text of tokens [a, b] (inclusive), comments between them included. */
+static void put_span(struct fleet_buf *b, const struct lexed *lx, size_t first, size_t last)
+{
+    const struct tok *x = tok(lx, first), *y = tok(lx, last);
+    if (y->start + y->len > x->start)
+        fleet_buf_append(b, lx->src + x->start, y->start + y->len - x->start);
+}
+
+/* ---- VALUES ?x { ... } ------------------------------------------------------------------- */
+
+/* Index after the DataBlockValue at i, or i if there is none there. */
+static size_t data_value_end(const struct lexed *lx, size_t i, size_t hi)
+{
+    if (i >= hi)
+        return i;
+    switch (tok(lx, i)->type) {
+    case TK_IRI:
+    case TK_PNAME:
+    case TK_NUMBER:
+        return i + 1;
+    case TK_WORD:
+        return is_word(lx, i, "UNDEF") || is_word(lx, i, "true") || is_word(lx, i, "false")
+                   ? i + 1
+                   : i;
+    case TK_STRING:
+        if (i + 1 < hi && tok(lx, i + 1)->type == TK_LANGTAG)
+            return i + 2;
+        if (i + 2 < hi && is_punct(lx, i + 1, P_HATHAT) && is_iri_or_pname(lx, i + 2))
+            return i + 3;
+        return i + 1;
+    default:
+        return i;
+    }
+}
+
+static enum fleet_err rewrite_values(const struct lexed *lx, struct edits *e)
+{
+    struct fleet_buf b = FLEET_BUF_INIT;
+    enum fleet_err rc = FLEET_OK;
+    for (size_t i = 0; i + 2 < lx->n; i++) {
+        if (!is_word(lx, i, "VALUES") || tok(lx, i + 1)->type != TK_VAR ||
+            !is_punct(lx, i + 2, '{'))
+            continue;
+        size_t close = tok(lx, i + 2)->match;
+        int ok = 1;
+        fleet_buf_reset(&b);
+        fleet_buf_puts(&b, "VALUES (");
+        put_span(&b, lx, i + 1, i + 1);
+        fleet_buf_puts(&b, ") {");
+        for (size_t k = i + 3; k < close;) {
+            size_t end = data_value_end(lx, k, close);
+            if (end == k) {
+                ok = 0; /* not a plain data block: leave it for rasqal to judge */
+                break;
+            }
+            fleet_buf_puts(&b, " (");
+            put_span(&b, lx, k, end - 1);
+            fleet_buf_putc(&b, ')');
+            k = end;
+        }
+        fleet_buf_puts(&b, " }");
+        if (ok) {
+            rc = edits_add(e, tok(lx, i)->start, tok(lx, close)->start + 1, &b);
+            if (rc != FLEET_OK)
+                goto out;
+        }
+        i = close;
+    }
+    if (b.oom)
+        rc = FLEET_ERR_NOMEM;
+out:
+    fleet_buf_free(&b);
+    return rc;
+}
+
+/* ---- GROUP BY (expr AS ?v) --------------------------------------------------------------- */
+
+static int var_in_query(const struct lexed *lx, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < lx->n; i++) {
+        const struct tok *t = &lx->t[i];
+        if (t->type == TK_VAR && t->len == n + 1 && memcmp(lx->src + t->start + 1, name, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void put_fresh_var(struct fleet_buf *b, const struct lexed *lx, unsigned *counter)
+{
+    char name[32];
+    do
+        snprintf(name, sizeof(name), "fleet_g%u", ++*counter);
+    while (var_in_query(lx, name));
+    fleet_buf_printf(b, "?%s", name);
+}
+
+static int is_modifier_word(const struct lexed *lx, size_t i)
+{
+    return is_word(lx, i, "HAVING") || is_word(lx, i, "ORDER") || is_word(lx, i, "LIMIT") ||
+           is_word(lx, i, "OFFSET") || is_word(lx, i, "VALUES");
+}
+
+static int has_brace(const struct lexed *lx, size_t a, size_t b)
+{
+    for (size_t i = a; i < b; i++)
+        if (is_punct(lx, i, '{'))
+            return 1;
+    return 0;
+}
+
+/* One GROUP BY at g (the GROUP token). Returns the index to continue from. */
+static size_t rewrite_group(const struct lexed *lx, size_t g, struct edits *e, unsigned *counter,
+                            enum fleet_err *rc)
+{
+    struct fleet_buf keys = FLEET_BUF_INIT, binds = FLEET_BUF_INIT, ins = FLEET_BUF_INIT;
+    struct fleet_buf wrap = FLEET_BUF_INIT;
+    size_t k = g + 2, last = g + 1;
+    int exprs = 0, bad = 0;
+
+    for (;;) {
+        const struct tok *t = tok(lx, k);
+        size_t next;
+        if (keys.len)
+            fleet_buf_putc(&keys, ' ');
+        if (t->type == TK_VAR) {
+            put_span(&keys, lx, k, k);
+            next = k + 1;
+        } else if (is_punct(lx, k, '(')) {
+            size_t m = t->match, expr_last;
+            if (m <= k + 1 || has_brace(lx, k, m)) {
+                bad = 1; /* `()` or EXISTS {..} in a key: not ours to move */
+                break;
+            }
+            if (binds.len)
+                fleet_buf_putc(&binds, ' ');
+            fleet_buf_puts(&binds, "BIND(");
+            if (is_word(lx, m - 2, "AS") && tok(lx, m - 1)->type == TK_VAR) {
+                if (m < k + 4) {
+                    bad = 1;
+                    break;
+                }
+                expr_last = m - 3;
+                put_span(&binds, lx, k + 1, expr_last);
+                fleet_buf_puts(&binds, " AS ");
+                put_span(&binds, lx, m - 1, m - 1);
+                put_span(&keys, lx, m - 1, m - 1);
+            } else {
+                size_t mark = keys.len;
+                put_span(&binds, lx, k + 1, m - 1);
+                fleet_buf_puts(&binds, " AS ");
+                put_fresh_var(&keys, lx, counter);
+                if (!keys.oom)
+                    fleet_buf_append(&binds, keys.data + mark, keys.len - mark);
+            }
+            fleet_buf_putc(&binds, ')');
+            exprs = 1;
+            next = m + 1;
+        } else if ((t->type == TK_WORD || t->type == TK_IRI || t->type == TK_PNAME) &&
+                   !is_modifier_word(lx, k) && is_punct(lx, k + 1, '(')) {
+            next = tok(lx, k + 1)->match + 1; /* a built-in or function call, kept as is */
+            put_span(&keys, lx, k, next - 1);
+        } else {
+            break;
+        }
+        last = next - 1;
+        k = next;
+    }
+
+    /* The WHERE group is the '}' right before GROUP. */
+    if (!bad && exprs && g > 0 && is_punct(lx, g - 1, '}')) {
+        size_t close = g - 1, open = tok(lx, close)->match;
+        size_t at = tok(lx, close)->start;
+        char before = at > 0 ? lx->src[at - 1] : ' ';
+        int space = before == ' ' || before == '\t' || before == '\n' || before == '\r';
+        int subselect = is_word(lx, open + 1, "SELECT");
+        if (!space)
+            fleet_buf_putc(&ins, ' ');
+        if (subselect) {
+            /* `{ SELECT .. }` cannot take another element: make the sub-select a group. */
+            fleet_buf_puts(&wrap, "{ ");
+            fleet_buf_puts(&ins, "} ");
+        }
+        fleet_buf_append(&ins, binds.data ? binds.data : "", binds.len);
+        fleet_buf_putc(&ins, ' ');
+        if (keys.oom || binds.oom || ins.oom || wrap.oom) {
+            *rc = FLEET_ERR_NOMEM;
+            goto out;
+        }
+        if (subselect && (*rc = edits_add(e, tok(lx, open + 1)->start, tok(lx, open + 1)->start,
+                                          &wrap)) != FLEET_OK)
+            goto out;
+        if ((*rc = edits_add(e, at, at, &ins)) != FLEET_OK)
+            goto out;
+        /* The key list ends before the last key's trailing space. */
+        while (keys.len && keys.data[keys.len - 1] == ' ')
+            keys.data[--keys.len] = '\0';
+        *rc = edits_add(e, tok(lx, g + 2)->start, tok(lx, last)->start + tok(lx, last)->len, &keys);
+    }
+out:
+    fleet_buf_free(&keys);
+    fleet_buf_free(&binds);
+    fleet_buf_free(&ins);
+    fleet_buf_free(&wrap);
+    return k > g ? k : g + 1;
+}
+
+static enum fleet_err rewrite_group_by(const struct lexed *lx, struct edits *e)
+{
+    enum fleet_err rc = FLEET_OK;
+    unsigned counter = 0;
+    size_t i = 0;
+    while (i + 1 < lx->n && rc == FLEET_OK) {
+        if (is_word(lx, i, "GROUP") && is_word(lx, i + 1, "BY"))
+            i = rewrite_group(lx, i, e, &counter, &rc);
+        else
+            i++;
+    }
+    return rc;
+}
+
+enum fleet_err fleet_sparql_fix_query(const char *query, struct fleet_buf *out, unsigned *features,
+                                      char *err, size_t errlen)
+{
+    struct lexed lx = {0};
+    struct edits e = {0};
+    struct fleet_buf pass1 = FLEET_BUF_INIT, pass2 = FLEET_BUF_INIT;
+    enum fleet_err rc;
+    unsigned feats;
+
+    if (features)
+        *features = 0;
+    if (!query || !out) {
+        set_err(err, errlen, "no query");
+        return FLEET_ERR_INVAL;
+    }
+    rc = lex(query, strlen(query), &lx, err, errlen);
+    if (rc != FLEET_OK)
+        goto out;
+    feats = scan_features(&lx);
+    rc = rewrite_values(&lx, &e);
+    if (rc == FLEET_OK)
+        rc = apply_edits(query, strlen(query), &e, &pass1);
+    if (rc != FLEET_OK)
+        goto out;
+    edits_free(&e);
+    lex_free(&lx);
+    fleet_buf_append(&pass1, "", 0);
+    rc = lex(pass1.data ? pass1.data : "", pass1.len, &lx, err, errlen);
+    if (rc == FLEET_OK)
+        rc = rewrite_group_by(&lx, &e);
+    if (rc == FLEET_OK)
+        rc = apply_edits(pass1.data ? pass1.data : "", pass1.len, &e, &pass2);
+    if (rc != FLEET_OK)
+        goto out;
+    fleet_buf_append(out, pass2.data ? pass2.data : "", pass2.len);
+    if (out->oom) {
+        rc = FLEET_ERR_NOMEM;
+        goto out;
+    }
+    if (features)
+        *features = feats;
+out:
+    if (rc == FLEET_ERR_NOMEM)
+        set_err(err, errlen, "out of memory");
+    else if (rc == FLEET_ERR_INTERNAL)
+        set_err(err, errlen, "internal error: overlapping rewrites");
+    edits_free(&e);
+    lex_free(&lx);
+    fleet_buf_free(&pass1);
+    fleet_buf_free(&pass2);
+    return rc;
+}
+
+/* ---- IRIs, prefixes and the prologue ----------------------------------------------------- */
+
+static void put_utf8(struct fleet_buf *b, uint32_t cp)
+{
+    char u[4];
+    if (cp < 0x80) {
+        fleet_buf_putc(b, (char)cp);
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xC0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3F));
+        fleet_buf_append(b, u, 2);
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xE0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (char)(0x80 | (cp & 0x3F));
+        fleet_buf_append(b, u, 3);
+    } else {
+        u[0] = (char)(0xF0 | (cp >> 18));
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[3] = (char)(0x80 | (cp & 0x3F));
+        fleet_buf_append(b, u, 4);
+    }
+}
+
+/* Appends the content of an IRIREF (without the brackets) with \u and \U escapes decoded;
+ * an escape that does not name a usable code point is kept as written. */
+static void put_iri_decoded(struct fleet_buf *b, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\\' && i + 1 < len && (s[i + 1] == 'u' || s[i + 1] == 'U')) {
+            size_t nd = s[i + 1] == 'u' ? 4 : 8, k;
+            uint32_t cp = 0;
+            for (k = 0; k < nd && i + 2 + k < len && is_hex((unsigned char)s[i + 2 + k]); k++) {
+                unsigned char c = (unsigned char)s[i + 2 + k];
+                cp = cp * 16 + (uint32_t)(is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+            }
+            if (k == nd && cp != 0 && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF)) {
+                put_utf8(b, cp);
+                i += 1 + nd;
+                continue;
+            }
+        }
+        fleet_buf_putc(b, s[i]);
+    }
+}
+
+/* Appends iri as an IRIREF, escaping what an IRIREF cannot hold. */
+static void put_iriref(struct fleet_buf *b, const char *iri)
+{
+    fleet_buf_putc(b, '<');
+    for (const unsigned char *p = (const unsigned char *)iri; *p; p++) {
+        if (*p <= 0x20 || strchr("<>\"{}|^`\\", *p))
+            fleet_buf_printf(b, "\\u%04X", *p);
+        else
+            fleet_buf_putc(b, (char)*p);
+    }
+    fleet_buf_putc(b, '>');
+}
+
+struct uri_parts {
+    const char *scheme, *auth, *path, *query, *frag;
+    size_t scheme_len, auth_len, path_len, query_len, frag_len;
+    int has_scheme, has_auth, has_query, has_frag;
+};
+
+static void uri_split(const char *s, struct uri_parts *u)
+{
+    const char *p = s, *q = s;
+    memset(u, 0, sizeof(*u));
+    if (is_alpha((unsigned char)*q)) {
+        q++;
+        while (is_alpha((unsigned char)*q) || is_digit((unsigned char)*q) || *q == '+' ||
+               *q == '-' || *q == '.')
+            q++;
+        if (*q == ':') {
+            u->has_scheme = 1;
+            u->scheme = s;
+            u->scheme_len = (size_t)(q - s);
+            p = q + 1;
+        }
+    }
+    if (p[0] == '/' && p[1] == '/') {
+        p += 2;
+        u->has_auth = 1;
+        u->auth = p;
+        while (*p && *p != '/' && *p != '?' && *p != '#')
+            p++;
+        u->auth_len = (size_t)(p - u->auth);
+    }
+    u->path = p;
+    while (*p && *p != '?' && *p != '#')
+        p++;
+    u->path_len = (size_t)(p - u->path);
+    if (*p == '?') {
+        u->has_query = 1;
+        u->query = ++p;
+        while (*p && *p != '#')
+            p++;
+        u->query_len = (size_t)(p - u->query);
+    }
+    if (*p == '#') {
+        u->has_frag = 1;
+        u->frag = p + 1;
+        u->frag_len = strlen(p + 1);
+    }
+}
+
+/* RFC 3986 section 5.2.4, appending the result to out. in is modified. */
+static void remove_dot_segments(char *in, size_t len, struct fleet_buf *out)
+{
+    size_t mark = out->len, pos = 0;
+    while (pos < len && !out->oom) {
+        size_t rest = len - pos;
+        char *p = in + pos;
+        if (rest >= 3 && memcmp(p, "../", 3) == 0) {
+            pos += 3;
+        } else if (rest >= 2 && memcmp(p, "./", 2) == 0) {
+            pos += 2;
+        } else if (rest >= 3 && memcmp(p, "/./", 3) == 0) {
+            pos += 2;
+        } else if (rest == 2 && memcmp(p, "/.", 2) == 0) {
+            p[1] = '/';
+            pos += 1;
+        } else if ((rest >= 4 && memcmp(p, "/../", 4) == 0) ||
+                   (rest == 3 && memcmp(p, "/..", 3) == 0)) {
+            if (rest == 3)
+                p[2] = '/';
+            pos += rest == 3 ? 2 : 3;
+            while (out->len > mark && out->data[out->len - 1] != '/')
+                out->len--;
+            if (out->len > mark)
+                out->len--;
+            if (out->data)
+                out->data[out->len] = '\0';
+        } else if ((rest == 1 && p[0] == '.') || (rest == 2 && memcmp(p, "..", 2) == 0)) {
+            pos = len;
+        } else {
+            size_t j = p[0] == '/' ? 1 : 0;
+            while (j < rest && p[j] != '/')
+                j++;
+            fleet_buf_append(out, p, j);
+            pos += j;
+        }
+    }
+}
+
+static void put_dotless(struct fleet_buf *out, const char *path, size_t len)
+{
+    char *tmp = malloc(len + 1);
+    if (!tmp) {
+        out->oom = 1;
+        return;
+    }
+    memcpy(tmp, path, len);
+    remove_dot_segments(tmp, len, out);
+    free(tmp);
+}
+
+/* Resolves ref against base (RFC 3986 section 5.2.2); without a base, or for an absolute ref,
+ * returns a copy of ref. Returns a new string, or NULL when out of memory. */
+static char *iri_resolve(const char *base, const char *ref)
+{
+    struct uri_parts r, b;
+    struct fleet_buf out = FLEET_BUF_INIT, merged = FLEET_BUF_INIT;
+    uri_split(ref, &r);
+    if (!base || r.has_scheme)
+        return strdup(ref);
+    uri_split(base, &b);
+    if (b.has_scheme) {
+        fleet_buf_append(&out, b.scheme, b.scheme_len);
+        fleet_buf_putc(&out, ':');
+    }
+    const struct uri_parts *q = &r;
+    if (r.has_auth) {
+        fleet_buf_puts(&out, "//");
+        fleet_buf_append(&out, r.auth, r.auth_len);
+        put_dotless(&out, r.path, r.path_len);
+    } else {
+        if (b.has_auth) {
+            fleet_buf_puts(&out, "//");
+            fleet_buf_append(&out, b.auth, b.auth_len);
+        }
+        if (r.path_len == 0) {
+            fleet_buf_append(&out, b.path, b.path_len);
+            if (!r.has_query)
+                q = &b;
+        } else if (r.path[0] == '/') {
+            put_dotless(&out, r.path, r.path_len);
+        } else {
+            if (b.has_auth && b.path_len == 0) {
+                fleet_buf_putc(&merged, '/');
+            } else {
+                size_t cut = b.path_len;
+                while (cut > 0 && b.path[cut - 1] != '/')
+                    cut--;
+                fleet_buf_append(&merged, b.path, cut);
+            }
+            fleet_buf_append(&merged, r.path, r.path_len);
+            if (!merged.oom)
+                put_dotless(&out, merged.data, merged.len);
+            else
+                out.oom = 1;
+        }
+    }
+    if (q->has_query) {
+        fleet_buf_putc(&out, '?');
+        fleet_buf_append(&out, q->query, q->query_len);
+    }
+    if (r.has_frag) {
+        fleet_buf_putc(&out, '#');
+        fleet_buf_append(&out, r.frag, r.frag_len);
+    }
+    fleet_buf_free(&merged);
+    return fleet_buf_steal(&out, NULL);
+}
+
+struct prefix {
+    char *name; /* without the colon */
+    char *iri;  /* resolved against the BASE in force when declared */
+};
+
+struct prologue {
+    char *base;
+    struct prefix *v;
+    size_t n, cap;
+};
+
+static void prologue_free(struct prologue *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->v[i].name);
+        free(p->v[i].iri);
+    }
+    free(p->v);
+    free(p->base);
+    memset(p, 0, sizeof(*p));
+}
+
+/* The absolute (as far as the BASE allows) IRI of an IRIREF token; new string. */
+static char *iri_of_ref(const struct prologue *p, const struct lexed *lx, size_t i)
+{
+    const struct tok *t = tok(lx, i);
+    struct fleet_buf raw = FLEET_BUF_INIT;
+    put_iri_decoded(&raw, lx->src + t->start + 1, t->len - 2);
+    fleet_buf_append(&raw, "", 0);
+    char *s = raw.oom ? NULL : iri_resolve(p->base, raw.data);
+    fleet_buf_free(&raw);
+    return s;
+}
+
+/* Expands an IRIREF or a prefixed name into *iri (new). */
+static enum fleet_err expand_term(const struct prologue *p, const struct lexed *lx, size_t i,
+                                  char **iri, char *err, size_t errlen)
+{
+    const struct tok *t = tok(lx, i);
+    *iri = NULL;
+    if (t->type == TK_IRI) {
+        *iri = iri_of_ref(p, lx, i);
+    } else if (t->type == TK_PNAME) {
+        const char *s = lx->src + t->start;
+        const char *colon = memchr(s, ':', t->len);
+        size_t plen = (size_t)(colon - s);
+        const struct prefix *pf = NULL;
+        for (size_t k = 0; k < p->n; k++)
+            if (strlen(p->v[k].name) == plen && memcmp(p->v[k].name, s, plen) == 0)
+                pf = &p->v[k];
+        if (!pf) {
+            set_err(err, errlen, "undeclared prefix '%.*s:' at line %u", (int)plen, s,
+                    line_of(lx->src, t->start));
+            return FLEET_ERR_INVAL;
+        }
+        struct fleet_buf b = FLEET_BUF_INIT;
+        fleet_buf_puts(&b, pf->iri);
+        for (const char *c = colon + 1; c < s + t->len; c++) {
+            if (*c == '\\' && c + 1 < s + t->len)
+                c++; /* PN_LOCAL_ESC stands for the character itself */
+            fleet_buf_putc(&b, *c);
+        }
+        *iri = fleet_buf_steal(&b, NULL);
+    } else {
+        set_err(err, errlen, "expected an IRI at line %u", line_of(lx->src, t->start));
+        return FLEET_ERR_INVAL;
+    }
+    if (!*iri) {
+        set_err(err, errlen, "out of memory");
+        return FLEET_ERR_NOMEM;
+    }
+    return FLEET_OK;
+}
+
+/* Consumes BASE and PREFIX declarations from *i (below hi) into p. */
+static enum fleet_err prologue_parse(struct prologue *p, const struct lexed *lx, size_t *i,
+                                     size_t hi, char *err, size_t errlen)
+{
+    for (;;) {
+        size_t k = *i;
+        if (k + 1 < hi && is_word(lx, k, "BASE") && tok(lx, k + 1)->type == TK_IRI) {
+            char *base = iri_of_ref(p, lx, k + 1);
+            if (!base)
+                goto nomem;
+            free(p->base);
+            p->base = base;
+            *i = k + 2;
+        } else if (k + 2 < hi && is_word(lx, k, "PREFIX") && tok(lx, k + 1)->type == TK_PNAME &&
+                   lx->src[tok(lx, k + 1)->start + tok(lx, k + 1)->len - 1] == ':' &&
+                   memchr(lx->src + tok(lx, k + 1)->start, ':', tok(lx, k + 1)->len) ==
+                       lx->src + tok(lx, k + 1)->start + tok(lx, k + 1)->len - 1 &&
+                   tok(lx, k + 2)->type == TK_IRI) {
+            const struct tok *nt = tok(lx, k + 1);
+            char *name = strndup(lx->src + nt->start, nt->len - 1);
+            char *iri = iri_of_ref(p, lx, k + 2);
+            size_t slot = p->n;
+            if (!name || !iri) {
+                free(name);
+                free(iri);
+                goto nomem;
+            }
+            for (size_t j = 0; j < p->n; j++)
+                if (strcmp(p->v[j].name, name) == 0)
+                    slot = j;
+            if (slot < p->n) { /* a redeclaration replaces the old one */
+                free(p->v[slot].name);
+                free(p->v[slot].iri);
+            } else {
+                if (p->n == p->cap) {
+                    size_t cap = p->cap ? p->cap * 2 : 8;
+                    struct prefix *v = realloc(p->v, cap * sizeof(*v));
+                    if (!v) {
+                        free(name);
+                        free(iri);
+                        goto nomem;
+                    }
+                    p->v = v;
+                    p->cap = cap;
+                }
+                p->n++;
+            }
+            p->v[slot].name = name;
+            p->v[slot].iri = iri;
+            *i = k + 3;
+        } else {
+            return FLEET_OK;
+        }
+    }
+nomem:
+    set_err(err, errlen, "out of memory");
+    return FLEET_ERR_NOMEM;
+}
+
+static void prologue_put(const struct prologue *p, struct fleet_buf *b)
+{
+    if (p->base) {
+        fleet_buf_puts(b, "BASE ");
+        put_iriref(b, p->base);
+        fleet_buf_putc(b, '\n');
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        fleet_buf_printf(b, "PREFIX %s: ", p->v[i].name);
+        put_iriref(b, p->v[i].iri);
+        fleet_buf_putc(b, '\n');
+    }
+}
+
+/* ---- string vectors ---------------------------------------------------------------------- */
+
+struct strv {
+    char **v; /* NULL-terminated once anything was added, or by strv_finish() */
+    size_t n, cap;
+};
+
+/* Steals s (also on failure). */
+static enum fleet_err strv_add(struct strv *sv, char *s, int unique)
+{
+    if (unique)
+        for (size_t i = 0; i < sv->n; i++)
+            if (strcmp(sv->v[i], s) == 0) {
+                free(s);
+                return FLEET_OK;
+            }
+    if (sv->n + 1 >= sv->cap) {
+        size_t cap = sv->cap ? sv->cap * 2 : 4;
+        char **v = realloc(sv->v, cap * sizeof(*v));
+        if (!v) {
+            free(s);
+            return FLEET_ERR_NOMEM;
+        }
+        sv->v = v;
+        sv->cap = cap;
+    }
+    sv->v[sv->n++] = s;
+    sv->v[sv->n] = NULL;
+    return FLEET_OK;
+}
+
+/* Makes sure there is an array, possibly empty. */
+static enum fleet_err strv_finish(struct strv *sv)
+{
+    if (sv->v)
+        return FLEET_OK;
+    sv->v = calloc(1, sizeof(*sv->v));
+    if (!sv->v)
+        return FLEET_ERR_NOMEM;
+    sv->cap = 1;
+    return FLEET_OK;
+}
+
+void fleet_sparql_strv_free(char **v)
+{
+    if (!v)
+        return;
+    for (char **p = v; *p; p++)
+        free(*p);
+    free(v);
+}
+
+/* ---- DESCRIBE ---------------------------------------------------------------------------- */
+
+enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struct fleet_buf *select,
+                                          char *err, size_t errlen)
+{
+    struct lexed lx = {0};
+    struct prologue pro = {0};
+    struct strv list = {0}, vars = {0};
+    struct fleet_buf sel = FLEET_BUF_INIT;
+    enum fleet_err rc;
+    size_t i = 0, d, k;
+    int star = 0;
+
+    if (iris)
+        *iris = NULL;
+    if (!query || !iris || !select) {
+        set_err(err, errlen, "no query");
+        return FLEET_ERR_INVAL;
+    }
+    rc = lex(query, strlen(query), &lx, err, errlen);
+    if (rc != FLEET_OK)
+        goto out;
+    rc = prologue_parse(&pro, &lx, &i, lx.n - 1, err, errlen);
+    if (rc != FLEET_OK)
+        goto out;
+    if (!is_word(&lx, i, "DESCRIBE")) {
+        set_err(err, errlen, "not a DESCRIBE query");
+        rc = FLEET_ERR_INVAL;
+        goto out;
+    }
+    d = i++;
+    for (;; i++) {
+        const struct tok *t = tok(&lx, i);
+        if (t->type == TK_VAR) {
+            char *v = strndup(query + t->start + 1, t->len - 1);
+            if (!v || (rc = strv_add(&vars, v, 1)) != FLEET_OK) {
+                rc = FLEET_ERR_NOMEM;
+                goto out;
+            }
+        } else if (t->type == TK_IRI || t->type == TK_PNAME) {
+            char *iri;
+            rc = expand_term(&pro, &lx, i, &iri, err, errlen);
+            if (rc == FLEET_OK)
+                rc = strv_add(&list, iri, 1);
+            if (rc != FLEET_OK)
+                goto out;
+        } else if (is_punct(&lx, i, '*')) {
+            star = 1;
+        } else {
+            break;
+        }
+    }
+    if (i == d + 1) {
+        set_err(err, errlen, "DESCRIBE names nothing to describe");
+        rc = FLEET_ERR_INVAL;
+        goto out;
+    }
+    /* WhereClause ::= 'WHERE'? GroupGraphPattern, after any FROM [NAMED] clauses. */
+    for (k = i; is_word(&lx, k, "FROM");)
+        k += is_word(&lx, k + 1, "NAMED") ? 3 : 2;
+    if ((vars.n || star) && (is_word(&lx, k, "WHERE") || is_punct(&lx, k, '{'))) {
+        fleet_buf_append(&sel, query, tok(&lx, d)->start);
+        fleet_buf_puts(&sel, "SELECT DISTINCT");
+        if (star)
+            fleet_buf_puts(&sel, " *");
+        else
+            for (size_t v = 0; v < vars.n; v++)
+                fleet_buf_printf(&sel, " ?%s", vars.v[v]);
+        fleet_buf_putc(&sel, ' ');
+        fleet_buf_puts(&sel, query + tok(&lx, i)->start);
+    }
+    if (sel.oom || (rc = strv_finish(&list)) != FLEET_OK) {
+        rc = FLEET_ERR_NOMEM;
+        goto out;
+    }
+    fleet_buf_append(select, sel.data ? sel.data : "", sel.len);
+    if (select->oom) {
+        rc = FLEET_ERR_NOMEM;
+        goto out;
+    }
+    *iris = list.v;
+    list.v = NULL;
+out:
+    if (rc == FLEET_ERR_NOMEM)
+        set_err(err, errlen, "out of memory");
+    fleet_sparql_strv_free(list.v);
+    fleet_sparql_strv_free(vars.v);
+    fleet_buf_free(&sel);
+    prologue_free(&pro);
+    lex_free(&lx);
+    return rc;
+}
+
+/* ---- update requests --------------------------------------------------------------------- */
+
+static void op_clear(struct fleet_update_op *op)
+{
+    free(op->text);
+    free(op->with_iri);
+    free(op->delete_tpl);
+    free(op->insert_tpl);
+    free(op->where);
+    fleet_sparql_strv_free(op->using);
+    fleet_sparql_strv_free(op->using_named);
+    free(op->prologue);
+    memset(op, 0, sizeof(*op));
+}
+
+void fleet_update_ops_free(struct fleet_update_op *ops, size_t nops)
+{
+    if (!ops)
+        return;
+    for (size_t i = 0; i < nops; i++)
+        op_clear(&ops[i]);
+    free(ops);
+}
+
+/* The text between the brackets at open, from its first token to its last (so a trailing
+ * comment can never swallow whatever the caller puts after it); new string. */
+static char *inner_text(const struct lexed *lx, size_t open)
+{
+    struct fleet_buf b = FLEET_BUF_INIT;
+    size_t close = tok(lx, open)->match;
+    if (close > open + 1)
+        put_span(&b, lx, open + 1, close - 1);
+    fleet_buf_append(&b, "", 0);
+    return fleet_buf_steal(&b, NULL);
+}
+
+/* Fills the MODIFY fields of op from tokens [c, b) when they are ( WITH iri )? DeleteClause
+ * InsertClause? | InsertClause ) UsingClause* WHERE GroupGraphPattern; otherwise leaves op alone
+ * (rasqal will judge it). */
+static enum fleet_err parse_modify(struct fleet_update_op *op, const struct prologue *pro,
+                                   const struct lexed *lx, size_t c, size_t b, char *err,
+                                   size_t errlen)
+{
+    struct fleet_update_op m = {0};
+    struct strv using = {0}, named = {0};
+    struct fleet_buf where = FLEET_BUF_INIT;
+    enum fleet_err rc = FLEET_OK;
+    size_t k = c;
+
+    if (is_word(lx, k, "WITH")) {
+        if (!is_iri_or_pname(lx, k + 1) || k + 1 >= b)
+            goto out;
+        if ((rc = expand_term(pro, lx, k + 1, &m.with_iri, err, errlen)) != FLEET_OK)
+            goto out;
+        k += 2;
+    }
+    if (is_word(lx, k, "DELETE") && is_punct(lx, k + 1, '{')) {
+        if (!(m.delete_tpl = inner_text(lx, k + 1)))
+            goto nomem;
+        k = tok(lx, k + 1)->match + 1;
+    }
+    if (k < b && is_word(lx, k, "INSERT") && is_punct(lx, k + 1, '{')) {
+        if (!(m.insert_tpl = inner_text(lx, k + 1)))
+            goto nomem;
+        k = tok(lx, k + 1)->match + 1;
+    }
+    if (!m.delete_tpl && !m.insert_tpl)
+        goto out;
+    while (k < b && is_word(lx, k, "USING")) {
+        int is_named = is_word(lx, k + 1, "NAMED");
+        size_t at = k + 1 + (size_t)is_named;
+        char *iri;
+        if (at >= b || !is_iri_or_pname(lx, at))
+            goto out;
+        if ((rc = expand_term(pro, lx, at, &iri, err, errlen)) != FLEET_OK)
+            goto out;
+        if ((rc = strv_add(is_named ? &named : &using, iri, 0)) != FLEET_OK)
+            goto nomem;
+        k = at + 1;
+    }
+    if (k >= b || !is_word(lx, k, "WHERE") || !is_punct(lx, k + 1, '{'))
+        goto out;
+    put_span(&where, lx, k + 1, tok(lx, k + 1)->match);
+    k = tok(lx, k + 1)->match + 1;
+    if (k != b)
+        goto out;
+    if (!(m.where = fleet_buf_steal(&where, NULL)))
+        goto nomem;
+    if (strv_finish(&using) != FLEET_OK || strv_finish(&named) != FLEET_OK)
+        goto nomem;
+    op->kind = FLEET_UPDATE_MODIFY;
+    op->with_iri = m.with_iri;
+    op->delete_tpl = m.delete_tpl;
+    op->insert_tpl = m.insert_tpl;
+    op->where = m.where;
+    op->using = using.v;
+    op->using_named = named.v;
+    memset(&m, 0, sizeof(m));
+    using.v = named.v = NULL;
+    goto out;
+nomem:
+    set_err(err, errlen, "out of memory");
+    rc = FLEET_ERR_NOMEM;
+out:
+    op_clear(&m);
+    fleet_sparql_strv_free(using.v);
+    fleet_sparql_strv_free(named.v);
+    fleet_buf_free(&where);
+    return rc;
+}
+
+struct op_list {
+    struct fleet_update_op *v;
+    size_t n, cap;
+};
+
+/* Classifies the operation in tokens [c, b) and appends it to list. */
+static enum fleet_err add_op(struct op_list *list, const struct prologue *pro,
+                             const struct lexed *lx, size_t c, size_t b, char *err, size_t errlen)
+{
+    struct fleet_update_op op = {0};
+    struct fleet_buf pb = FLEET_BUF_INIT, tb = FLEET_BUF_INIT;
+    enum fleet_err rc = FLEET_OK;
+
+    prologue_put(pro, &pb);
+    fleet_buf_append(&pb, "", 0);
+    fleet_buf_append(&tb, pb.data ? pb.data : "", pb.len);
+    put_span(&tb, lx, c, b - 1);
+    op.prologue = fleet_buf_steal(&pb, NULL);
+    op.text = fleet_buf_steal(&tb, NULL);
+    if (!op.prologue || !op.text)
+        goto nomem;
+
+    if (is_word(lx, c, "CLEAR") || is_word(lx, c, "DROP")) {
+        int drop = is_word(lx, c, "DROP");
+        size_t k = c + 1;
+        enum fleet_update_target target = FLEET_TARGET_NONE;
+        if (is_word(lx, k, "SILENT")) {
+            op.silent = 1;
+            k++;
+        }
+        if (is_word(lx, k, "ALL"))
+            target = FLEET_TARGET_ALL;
+        else if (is_word(lx, k, "DEFAULT"))
+            target = FLEET_TARGET_DEFAULT;
+        else if (is_word(lx, k, "NAMED"))
+            target = FLEET_TARGET_NAMED;
+        if (target != FLEET_TARGET_NONE && k + 1 == b) {
+            op.kind = drop ? FLEET_UPDATE_DROP_SPECIAL : FLEET_UPDATE_CLEAR_SPECIAL;
+            op.target = target;
+        }
+    } else if (is_word(lx, c, "WITH") || is_word(lx, c, "DELETE") || is_word(lx, c, "INSERT")) {
+        rc = parse_modify(&op, pro, lx, c, b, err, errlen);
+        if (rc != FLEET_OK)
+            goto out;
+    } else if (is_word(lx, c + 1, "SILENT")) {
+        op.silent = 1; /* LOAD, CREATE, ADD, MOVE, COPY */
+    }
+
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 4;
+        struct fleet_update_op *v =
+            cap <= SIZE_MAX / sizeof(*v) ? realloc(list->v, cap * sizeof(*v)) : NULL;
+        if (!v)
+            goto nomem;
+        list->v = v;
+        list->cap = cap;
+    }
+    list->v[list->n++] = op;
+    memset(&op, 0, sizeof(op));
+    goto out;
+nomem:
+    set_err(err, errlen, "out of memory");
+    rc = FLEET_ERR_NOMEM;
+out:
+    op_clear(&op);
+    fleet_buf_free(&pb);
+    fleet_buf_free(&tb);
+    return rc;
+}
+
+enum fleet_err fleet_sparql_split_update(const char *update, struct fleet_update_op **ops,
+                                         size_t *nops, char *err, size_t errlen)
+{
+    struct lexed lx = {0};
+    struct prologue pro = {0};
+    struct op_list list = {0};
+    enum fleet_err rc;
+    size_t a = 0, eof;
+
+    if (ops)
+        *ops = NULL;
+    if (nops)
+        *nops = 0;
+    if (!update || !ops || !nops) {
+        set_err(err, errlen, "no update");
+        return FLEET_ERR_INVAL;
+    }
+    rc = lex(update, strlen(update), &lx, err, errlen);
+    if (rc != FLEET_OK)
+        goto out;
+    eof = lx.n - 1;
+    for (;;) {
+        size_t b = a, c = a;
+        while (b < eof && !is_punct(&lx, b, ';'))
+            b = is_opener(&lx, b) ? tok(&lx, b)->match + 1 : b + 1;
+        rc = prologue_parse(&pro, &lx, &c, b, err, errlen);
+        if (rc != FLEET_OK)
+            goto out;
+        if (c == b) {
+            if (b < eof) {
+                set_err(err, errlen, "empty operation before ';' at line %u",
+                        line_of(update, tok(&lx, b)->start));
+                rc = FLEET_ERR_INVAL;
+                goto out;
+            }
+            break; /* a request may end with ';' or with a prologue */
+        }
+        rc = add_op(&list, &pro, &lx, c, b, err, errlen);
+        if (rc != FLEET_OK || b >= eof)
+            break;
+        a = b + 1;
+    }
+    if (rc == FLEET_OK) {
+        *ops = list.v;
+        *nops = list.n;
+        list.v = NULL;
+        list.n = 0;
+    }
+out:
+    fleet_update_ops_free(list.v, list.n);
+    prologue_free(&pro);
+    lex_free(&lx);
+    return rc;
+}

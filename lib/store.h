@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/* The knowledge graph: one Redland world over tinyfleet's own librdf storage module ("fleet":
+ * an indexed in-memory quad store made durable by a journal and snapshots, see quadstore.h and
+ * durable.h). store.c is the only file that includes <redland.h>.
+ *
+ * Redland 1.0.17 / rasqal 0.9.33 are not thread-safe at all, so every call into them happens
+ * under one store lock. Queries and updates are evaluated in forked children (sandbox.h) that see
+ * a copy-on-write snapshot: the lock is held only for the fork, a slow query is killed at its
+ * deadline, and a rasqal crash kills only the child.
+ *
+ * Graphs: every model and every Thing has its own named graph; the ontology files load at start
+ * into the read-only graph FLEET_ONTOLOGY_GRAPH. A query's default graph is the union of all
+ * graphs unless the protocol's default-graph-uri / named-graph-uri or the query's FROM /
+ * FROM NAMED say otherwise. */
+#ifndef FLEET_STORE_H
+#define FLEET_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+
+#define FLEET_ONTOLOGY_GRAPH "https://tinyfleet.dev/graph/ontology"
+
+struct fleet_store;
+
+struct fleet_store_options {
+    const char *state_dir;           /* borrowed; must exist or be creatable */
+    const char *ontology_dir;        /* borrowed; NULL or "" = no ontology */
+    int allow_service;               /* let SPARQL SERVICE make outgoing requests */
+    uint64_t snapshot_journal_bytes; /* 0 = durable.h default */
+};
+
+/* Opens the store (recovering it from state_dir) and loads the ontology. On error returns a code
+ * and a message in err. */
+enum fleet_err fleet_store_open(const struct fleet_store_options *opt, struct fleet_store **out,
+                                char *err, size_t errlen);
+/* Writes a final snapshot and frees everything. NULL is a no-op. */
+void fleet_store_close(struct fleet_store *st);
+
+/* Periodic housekeeping (background snapshots); call about once a second. */
+void fleet_store_maintain(struct fleet_store *st);
+
+struct fleet_store_stats {
+    uint64_t quads;          /* in every graph */
+    uint64_t graphs;         /* named graphs holding data */
+    uint64_t generation;     /* bumped by every committed write */
+    uint64_t journal_bytes;
+    uint64_t snapshot_bytes;
+    uint64_t memory_bytes;   /* quad store heap */
+};
+void fleet_store_stats(struct fleet_store *st, struct fleet_store_stats *out);
+
+/* ---- SPARQL query ---------------------------------------------------------------------- */
+
+struct fleet_query {
+    const char *text;                  /* UTF-8 query */
+    const char *base_uri;              /* for relative IRIs; may be NULL */
+    const char *const *default_graphs; /* protocol default-graph-uri values */
+    size_t n_default;
+    const char *const *named_graphs;   /* protocol named-graph-uri values */
+    size_t n_named;
+    const char *accept;                /* Accept header or NULL */
+    long timeout_ms;                   /* <= 0: none */
+    uint64_t max_rows;                 /* 0: none */
+    size_t max_bytes;                  /* result size cap, 0: none */
+};
+
+struct fleet_answer {
+    const char *content_type;  /* static string */
+    struct fleet_buf body;     /* the serialised result, or a message on error */
+    char message[1024];        /* on error: what went wrong, for the problem body */
+};
+
+/* Runs a SPARQL 1.1 query. Errors: FLEET_ERR_INVAL (syntax, or an update sent as a query),
+ * FLEET_ERR_UNSUPPORTED (a feature rasqal cannot run correctly), FLEET_ERR_FORBIDDEN (SERVICE
+ * while disabled), FLEET_ERR_NOTACCEPTABLE, FLEET_ERR_TIMEOUT, FLEET_ERR_TOOBIG (rows or bytes),
+ * FLEET_ERR_CRASH. The caller frees ans->body with fleet_buf_free. */
+enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_query *q,
+                                 struct fleet_answer *ans);
+
+/* ---- SPARQL update ---------------------------------------------------------------------- */
+
+struct fleet_update {
+    const char *text;
+    const char *base_uri;
+    const char *const *using_graphs;  /* protocol using-graph-uri */
+    size_t n_using;
+    const char *const *using_named;   /* protocol using-named-graph-uri */
+    size_t n_using_named;
+    long timeout_ms;
+};
+
+/* Runs a SPARQL 1.1 Update request all-or-nothing and durably. Errors as for queries, plus
+ * FLEET_ERR_FORBIDDEN for changes to the read-only ontology graph or LOAD. */
+enum fleet_err fleet_store_update(struct fleet_store *st, const struct fleet_update *u,
+                                  struct fleet_answer *ans);
+
+/* ---- Graph Store Protocol ---------------------------------------------------------------- */
+
+enum fleet_rdf_syntax {
+    FLEET_RDF_TURTLE,
+    FLEET_RDF_NTRIPLES,
+    FLEET_RDF_NQUADS,
+    FLEET_RDF_RDFXML,
+    FLEET_RDF_TRIG,
+};
+
+/* Maps a media type (parameters ignored) to a syntax; -1 if unknown. */
+int fleet_rdf_syntax_from_mime(const char *content_type);
+const char *fleet_rdf_syntax_mime(enum fleet_rdf_syntax syn);
+
+/* graph NULL = the store's own unnamed default graph. */
+/* Serialises one graph. FLEET_ERR_NOTFOUND if it holds no triples. */
+enum fleet_err fleet_store_graph_get(struct fleet_store *st, const char *graph,
+                                     enum fleet_rdf_syntax syn, struct fleet_buf *out);
+/* 1 if the graph holds triples, else 0. */
+int fleet_store_graph_exists(struct fleet_store *st, const char *graph);
+
+/* Parses the file at path (syntax syn, relative IRIs against base) and, if it parses completely,
+ * commits it durably: replace=1 empties the graph first (PUT), 0 adds (POST). For N-Quads and
+ * TriG, quads naming a graph go to that graph and the rest to graph. Nothing is stored on any
+ * error. *count receives the number of triples parsed; *created is set if the graph was empty. */
+enum fleet_err fleet_store_graph_load(struct fleet_store *st, const char *graph, int replace,
+                                      enum fleet_rdf_syntax syn, const char *path,
+                                      const char *base, uint64_t *count, int *created,
+                                      char *err, size_t errlen);
+/* Empties and removes a graph. FLEET_ERR_NOTFOUND if it held nothing. */
+enum fleet_err fleet_store_graph_delete(struct fleet_store *st, const char *graph);
+
+#endif
