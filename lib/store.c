@@ -6,6 +6,7 @@
  * happens under st->lock because none of them is thread-safe (see store.h). */
 #include "store.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1072,6 +1073,74 @@ enum fleet_err fleet_store_graph_get(struct fleet_store *st, const char *graph,
 
 /* ---- SPARQL queries ------------------------------------------------------------------------ */
 
+static const char *skip_lexeme(const char *p, const char *end);
+
+/* rasqal 0.9.33 cannot parse FILTER NOT EXISTS. When it is the last element of its group it
+ * means exactly OPTIONAL { P BIND(true AS ?m) } FILTER(!BOUND(?m)): a solution survives iff P
+ * has no match compatible with it. Other positions are left alone (and answered 501). Returns
+ * the number of rewrites; out receives the text. */
+static int rewrite_not_exists(const char *in, struct fleet_buf *out)
+{
+    const char *p = in, *end = in + strlen(in), *copied = in;
+    int n = 0;
+    while (p < end) {
+        const char *q = skip_lexeme(p, end);
+        if (q != p) {
+            p = q;
+            continue;
+        }
+        if (strncasecmp(p, "FILTER", 6) == 0 && (p == in || !isalnum((unsigned char)p[-1]))) {
+            const char *f = p + 6;
+            while (f < end && strchr(" \t\r\n", *f))
+                f++;
+            if (strncasecmp(f, "NOT", 3) == 0 && f + 3 < end && strchr(" \t\r\n", f[3])) {
+                f += 3;
+                while (f < end && strchr(" \t\r\n", *f))
+                    f++;
+                if (strncasecmp(f, "EXISTS", 6) == 0) {
+                    f += 6;
+                    while (f < end && strchr(" \t\r\n", *f))
+                        f++;
+                    if (*f == '{') {
+                        const char *b = f;
+                        int depth = 0;
+                        while (f < end) {
+                            q = skip_lexeme(f, end);
+                            if (q != f) {
+                                f = q;
+                                continue;
+                            }
+                            if (*f == '{')
+                                depth++;
+                            else if (*f == '}' && --depth == 0) {
+                                f++;
+                                break;
+                            }
+                            f++;
+                        }
+                        const char *after = f;
+                        while (after < end && strchr(" \t\r\n.", *after))
+                            after++;
+                        if (depth == 0 && after < end && *after == '}') {
+                            fleet_buf_append(out, copied, (size_t)(p - copied));
+                            fleet_buf_printf(out, "OPTIONAL { ");
+                            fleet_buf_append(out, b + 1, (size_t)(f - b - 2));
+                            fleet_buf_printf(out, " BIND(true AS ?__fleet_ne%d) } "
+                                                  "FILTER(!BOUND(?__fleet_ne%d)) ", n, n);
+                            copied = p = f;
+                            n++;
+                            continue;
+                        }
+                    }
+                }
+            }
+        }
+        p++;
+    }
+    fleet_buf_append(out, copied, (size_t)(end - copied));
+    return n;
+}
+
 enum form {
     FORM_SELECT,
     FORM_ASK,
@@ -1141,7 +1210,6 @@ static librdf_query_results *child_execute(struct fleet_store *st, const char *t
 
 static int child_select(struct query_job *job, librdf_query_results *res, int fd)
 {
-    struct fleet_store *st = job->st;
     struct fleet_buf out = FLEET_BUF_INIT;
     size_t n = job->nvars;
     struct fleet_term *vals = calloc(n ? n : 1, sizeof(*vals));
@@ -1496,6 +1564,15 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
     rc = fleet_sparql_fix_query(q->text, &fixed, &features, ans->message, sizeof(ans->message));
     if (rc != FLEET_OK)
         goto out;
+    if (features & FLEET_SPARQL_USES_EXISTS) {
+        struct fleet_buf ne = FLEET_BUF_INIT;
+        if (rewrite_not_exists(fixed.data, &ne) > 0) {
+            fleet_buf_free(&fixed);
+            fixed = ne;
+        } else {
+            fleet_buf_free(&ne);
+        }
+    }
     if (fixed.oom) {
         rc = FLEET_ERR_NOMEM;
         goto out;
@@ -1580,7 +1657,8 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
         }
         for (int i = 0; i < nv; i++) {
             rasqal_variable *v = raptor_sequence_get_at(vs, i);
-            if (v && v->name && (job.vars[job.nvars] = strdup((const char *)v->name)))
+            if (v && v->name && strncmp((const char *)v->name, "__fleet_", 8) != 0 &&
+                (job.vars[job.nvars] = strdup((const char *)v->name)))
                 job.nvars++;
         }
     }
@@ -2232,9 +2310,151 @@ static int delete_where_form(const struct fleet_update_op *op, char **tpl, char 
     return 1;
 }
 
+/* Skips a string, IRI or comment starting at p (in [p, end)); returns the position after it, or
+ * p itself if nothing is there. */
+static const char *skip_lexeme(const char *p, const char *end)
+{
+    if (*p == '#') {
+        while (p < end && *p != '\n')
+            p++;
+        return p;
+    }
+    if (*p == '<') {
+        const char *q = p + 1;
+        while (q < end && *q != '>' && *q != ' ' && *q != '\n' && *q != '{' && *q != '}')
+            q++;
+        return q < end && *q == '>' ? q + 1 : p;
+    }
+    if (*p == '"' || *p == '\'') {
+        char quote = *p;
+        int longq = end - p >= 3 && p[1] == quote && p[2] == quote;
+        const char *q = p + (longq ? 3 : 1);
+        while (q < end) {
+            if (*q == '\\') {
+                q += 2;
+                continue;
+            }
+            if (*q == quote && (!longq || (end - q >= 3 && q[1] == quote && q[2] == quote)))
+                return q + (longq ? 3 : 1);
+            q++;
+        }
+        return end;
+    }
+    return p;
+}
+
+/* rasqal 0.9.33 rejects INSERT DATA / DELETE DATA whose block holds more than one GRAPH block
+ * (or triples beside one). Such an operation is rewritten into one operation per GRAPH block plus
+ * one for the loose triples, applied in order; *parts receives the new texts (NULL-terminated).
+ * Returns 0 if op is not of that form. */
+static int split_quad_data(const struct fleet_update_op *op, char ***parts)
+{
+    size_t plen = op->prologue ? strlen(op->prologue) : 0;
+    const char *p = op->text + (strncmp(op->text, op->prologue ? op->prologue : "", plen) ? 0 : plen);
+    const char *end = op->text + strlen(op->text);
+    const char *verb;
+    *parts = NULL;
+    while (p < end && strchr(" \t\r\n", *p))
+        p++;
+    if (strncasecmp(p, "INSERT", 6) == 0)
+        verb = "INSERT DATA";
+    else if (strncasecmp(p, "DELETE", 6) == 0)
+        verb = "DELETE DATA";
+    else
+        return 0;
+    p += 6;
+    while (p < end && strchr(" \t\r\n", *p))
+        p++;
+    if (strncasecmp(p, "DATA", 4) != 0)
+        return 0;
+    p += 4;
+    while (p < end && *p != '{')
+        p++;
+    if (p >= end)
+        return 0;
+    p++;
+    /* Walk the top level of the block: GRAPH blocks and loose triples. */
+    struct fleet_buf loose = FLEET_BUF_INIT;
+    char **out = calloc(64, sizeof(char *));
+    size_t n = 0, graphs = 0;
+    int ok = out != NULL;
+    while (ok && p < end) {
+        const char *q = skip_lexeme(p, end);
+        if (q != p) {
+            fleet_buf_append(&loose, p, (size_t)(q - p));
+            p = q;
+            continue;
+        }
+        if (*p == '}')
+            break;
+        if (strncasecmp(p, "GRAPH", 5) == 0 && (p == op->text || !isalnum((unsigned char)p[-1])) &&
+            strchr(" \t\r\n<", p[5])) {
+            const char *g = p;
+            int depth = 0;
+            while (p < end) {
+                q = skip_lexeme(p, end);
+                if (q != p) {
+                    p = q;
+                    continue;
+                }
+                if (*p == '{')
+                    depth++;
+                else if (*p == '}' && --depth == 0) {
+                    p++;
+                    break;
+                }
+                p++;
+            }
+            if (depth != 0 || n >= 62) {
+                ok = 0;
+                break;
+            }
+            struct fleet_buf one = FLEET_BUF_INIT;
+            fleet_buf_printf(&one, "%s\n%s { ", op->prologue ? op->prologue : "", verb);
+            fleet_buf_append(&one, g, (size_t)(p - g));
+            fleet_buf_puts(&one, " }");
+            out[n++] = fleet_buf_steal(&one, NULL);
+            graphs++;
+            continue;
+        }
+        fleet_buf_putc(&loose, *p);
+        p++;
+    }
+    /* Only worth it when rasqal would fail: two or more blocks, or a block beside triples. */
+    int has_loose = 0;
+    for (size_t i = 0; i < loose.len; i++)
+        if (!strchr(" \t\r\n.", loose.data[i]))
+            has_loose = 1;
+    if (!ok || graphs == 0 || (graphs == 1 && !has_loose)) {
+        fleet_buf_free(&loose);
+        fleet_sparql_strv_free(out);
+        return 0;
+    }
+    if (has_loose) {
+        struct fleet_buf one = FLEET_BUF_INIT;
+        fleet_buf_printf(&one, "%s\n%s { %s }", op->prologue ? op->prologue : "", verb,
+                         loose.data);
+        out[n++] = fleet_buf_steal(&one, NULL);
+    }
+    fleet_buf_free(&loose);
+    *parts = out;
+    return 1;
+}
+
 /* An operation rasqal parses on its own. */
 static enum fleet_err upd_other(struct upd *c, const struct fleet_update_op *op)
 {
+    char **parts = NULL;
+    if (split_quad_data(op, &parts)) {
+        enum fleet_err prc = FLEET_OK;
+        for (char **t = parts; *t && prc == FLEET_OK; t++) {
+            struct fleet_update_op one = *op;
+            one.text = *t;
+            prc = upd_other(c, &one);
+        }
+        fleet_sparql_strv_free(parts);
+        return prc;
+    }
     enum fleet_err rc = FLEET_OK;
     char *tpl = NULL, *where = NULL;
     if (delete_where_form(op, &tpl, &where)) {
@@ -2404,6 +2624,38 @@ static int update_child(void *arg, int fd)
     return flush_buf(fd, &c->log) ? 1 : 0;
 }
 
+/* Checks that rasqal parses an operation (or the pieces it is run as). */
+static enum fleet_err preparse(struct upd *c, const struct fleet_update_op *op)
+{
+    char **parts = NULL, *tpl = NULL, *where = NULL;
+    enum fleet_err rc = FLEET_OK;
+    if (delete_where_form(op, &tpl, &where)) {
+        rasqal_query *rq = NULL;
+        rc = parse_template(c, op, tpl, &rq);
+        if (rq)
+            rasqal_free_query(rq);
+        free(tpl);
+        free(where);
+        return rc;
+    }
+    if (split_quad_data(op, &parts)) {
+        for (char **t = parts; *t && rc == FLEET_OK; t++) {
+            rasqal_query *rq = parse_update(c, *t);
+            if (!rq)
+                rc = FLEET_ERR_INVAL;
+            else
+                rasqal_free_query(rq);
+        }
+        fleet_sparql_strv_free(parts);
+        return rc;
+    }
+    rasqal_query *rq = parse_update(c, op->text);
+    if (!rq)
+        return FLEET_ERR_INVAL;
+    rasqal_free_query(rq);
+    return FLEET_OK;
+}
+
 enum fleet_err fleet_store_update(struct fleet_store *st, const struct fleet_update *u,
                                   struct fleet_answer *ans)
 {
@@ -2443,13 +2695,8 @@ enum fleet_err fleet_store_update(struct fleet_store *st, const struct fleet_upd
     c.u = u;
     c.blank_seq = (unsigned long)st->generation * 1000003UL + (unsigned long)getpid();
     for (size_t i = 0; i < nops && rc == FLEET_OK; i++) {
-        if (ops[i].kind == FLEET_UPDATE_OTHER) {
-            rasqal_query *rq = parse_update(&c, ops[i].text);
-            if (!rq)
-                rc = FLEET_ERR_INVAL;
-            else
-                rasqal_free_query(rq);
-        }
+        if (ops[i].kind == FLEET_UPDATE_OTHER)
+            rc = preparse(&c, &ops[i]);
     }
     if (rc != FLEET_OK) {
         pthread_mutex_unlock(&st->lock);
