@@ -223,14 +223,13 @@ bad:
     return -1;
 }
 
-static int parse_bool(const struct key *k, const char *value, void *field, char *msg,
-                      size_t msglen)
+static int parse_bool(const struct key *k, const char *value, void *field, char *msg, size_t msglen)
 {
     static const struct {
         const char *word;
         int value;
-    } words[] = {{"yes", 1}, {"no", 0}, {"true", 1}, {"false", 0},
-                 {"on", 1},  {"off", 0}, {"1", 1},   {"0", 0}};
+    } words[] = {{"yes", 1}, {"no", 0},  {"true", 1}, {"false", 0},
+                 {"on", 1},  {"off", 0}, {"1", 1},    {"0", 0}};
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
         if (strcasecmp(value, words[i].word) == 0) {
             *(int *)field = words[i].value;
@@ -284,8 +283,7 @@ bad:
     return -1;
 }
 
-static int parse_u64(const struct key *k, const char *value, void *field, char *msg,
-                     size_t msglen)
+static int parse_u64(const struct key *k, const char *value, void *field, char *msg, size_t msglen)
 {
     uint64_t v;
     const char *end;
@@ -378,8 +376,7 @@ static const struct key keys[] = {
     {"snapshot_journal_bytes", parse_bytes, F(snapshot_journal_bytes), 1, UINT64_MAX,
      "a size > 0, " SIZE_SUFFIXES},
     {"http_threads", parse_unsigned, F(http_threads), 1, 256, "an integer from 1 to 256"},
-    {"max_connections", parse_unsigned, F(max_connections), 1, 65536,
-     "an integer from 1 to 65536"},
+    {"max_connections", parse_unsigned, F(max_connections), 1, 65536, "an integer from 1 to 65536"},
     {"log_level", parse_log_level, F(log_level), 0, 0, "err, warning, notice, info or debug"},
 };
 
@@ -499,8 +496,8 @@ int fleet_config_load(const char *path, struct fleet_config *cfg, char *err, siz
         }
         size_t idx = (size_t)(k - keys);
         if (first_line[idx]) {
-            set_err(err, errlen, "%s: duplicate key \"%s\" (first set on line %lu)", where,
-                    k->name, first_line[idx]);
+            set_err(err, errlen, "%s: duplicate key \"%s\" (first set on line %lu)", where, k->name,
+                    first_line[idx]);
             goto out;
         }
         first_line[idx] = lineno;
@@ -563,8 +560,9 @@ int fleet_config_check(const struct fleet_config *cfg, char *err, size_t errlen)
     }
     if (cfg->max_result_rows == 0 || cfg->max_body_bytes < 1024 ||
         cfg->snapshot_journal_bytes == 0) {
-        set_err(err, errlen, "max_result_rows and snapshot_journal_bytes must be > 0, "
-                             "max_body_bytes at least 1024");
+        set_err(err, errlen,
+                "max_result_rows and snapshot_journal_bytes must be > 0, "
+                "max_body_bytes at least 1024");
         return -1;
     }
     if (cfg->http_threads < 1 || cfg->http_threads > 256 || cfg->max_connections < 1 ||
@@ -572,8 +570,8 @@ int fleet_config_check(const struct fleet_config *cfg, char *err, size_t errlen)
         set_err(err, errlen, "http_threads must be 1..256 and max_connections 1..65536");
         return -1;
     }
-    /* libmicrohttpd splits the connection limit across its threads and refuses to start a pool
-     * with fewer connections than threads. */
+    /* libmicrohttpd splits the connection limit across its pool threads; a thread whose share
+     * is zero connections would never serve anything. */
     if (cfg->max_connections < cfg->http_threads) {
         set_err(err, errlen, "max_connections (%u) is smaller than http_threads (%u)",
                 cfg->max_connections, cfg->http_threads);
@@ -586,8 +584,7 @@ int fleet_config_check(const struct fleet_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-int fleet_config_listen(const struct fleet_config *cfg, char *host, size_t hostlen,
-                        unsigned *port)
+int fleet_config_listen(const struct fleet_config *cfg, char *host, size_t hostlen, unsigned *port)
 {
     if (memchr(cfg->listen, '\0', sizeof(cfg->listen)) == NULL)
         return -1;

@@ -601,11 +601,12 @@ int fleet_http_start(struct fleet_daemon *d, char *err, size_t errlen)
         snprintf(err, errlen, "listen: '%s' is not a numeric IPv4 or IPv6 address", host);
         return -1;
     }
+    /* The logger goes first so that MHD's own start-up messages reach it. */
     d->mhd = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, access_handler, d, MHD_OPTION_SOCK_ADDR, &ss,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, d, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)d->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, d, MHD_OPTION_END);
+        flags, (uint16_t)port, NULL, NULL, access_handler, d, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_logger, d, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, completed, d,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)d->cfg.max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
     if (!d->mhd) {
         snprintf(err, errlen, "cannot listen on %s: %s", d->cfg.listen,
                  errno ? strerror(errno) : "libmicrohttpd failed to start");

@@ -47,7 +47,7 @@ struct fleet_req {
     int has_token;
     struct fleet_buf body;  /* FLEET_BODY_MEMORY */
     int body_fd;            /* FLEET_BODY_FILE, -1 otherwise */
-    char body_path[FLEET_PATH_MAX];
+    char body_path[FLEET_PATH_MAX + 32];
     uint64_t body_len;
     uint64_t max_body;      /* copied from the config at the start */
     int body_too_big;

@@ -170,7 +170,11 @@ int main(int argc, char **argv)
         goto out;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    snprintf(d.tmp_dir, sizeof(d.tmp_dir), "%s/tmp", d.cfg.state_dir);
+    if (snprintf(d.tmp_dir, sizeof(d.tmp_dir), "%s/tmp", d.cfg.state_dir) >=
+        (int)sizeof(d.tmp_dir)) {
+        fleet_log(FLEET_LOG_ERR, "state_dir is too long");
+        goto out;
+    }
     if (mkdir(d.tmp_dir, 0700) != 0 && errno != EEXIST) {
         fleet_log(FLEET_LOG_ERR, "%s: %s", d.tmp_dir, strerror(errno));
         goto out;

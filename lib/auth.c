@@ -25,7 +25,7 @@
 #define QUOTE_MAX 32
 
 struct token {
-    char *tok;     /* owned, NUL-terminated */
+    char *tok; /* owned, NUL-terminated */
     size_t len;
     unsigned scopes; /* with implied scopes added */
     unsigned long line;
@@ -56,8 +56,8 @@ static int is_blank(char c)
 
 static int is_b64char(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
 }
 
 /* RFC 6750: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */

@@ -167,8 +167,9 @@ void fleet_sandbox_abort(struct fleet_sandbox *sb)
     sb->fd = -1;
 }
 
-enum fleet_err fleet_sandbox_collect(struct fleet_sandbox *sb, const struct fleet_sandbox_limits *lim,
-                                     struct fleet_buf *out, int *exit_code)
+enum fleet_err fleet_sandbox_collect(struct fleet_sandbox *sb,
+                                     const struct fleet_sandbox_limits *lim, struct fleet_buf *out,
+                                     int *exit_code)
 {
     enum fleet_err rc = FLEET_OK;
     long timeout_ms = lim ? lim->timeout_ms : 0;

@@ -63,6 +63,15 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+/* fleet_buf_steal(), made safe for a buffer nothing was written to: steal() on such a buffer
+ * allocates without writing the terminating NUL (lib/buf.c), so terminate it first. Returns the
+ * bytes (new) or NULL when out of memory. */
+static char *buf_take(struct fleet_buf *b)
+{
+    fleet_buf_append(b, "", 0);
+    return fleet_buf_steal(b, NULL);
+}
+
 static unsigned line_of(const char *src, size_t off)
 {
     unsigned line = 1;
@@ -81,6 +90,16 @@ static int is_digit(unsigned char c)
 static int is_alpha(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static int is_alnum(unsigned char c)
+{
+    return is_alpha(c) || is_digit(c);
 }
 
 static int is_hex(unsigned char c)
@@ -124,6 +143,11 @@ static int is_punct(const struct lexed *lx, size_t i, int p)
 static int is_opener(const struct lexed *lx, size_t i)
 {
     return is_punct(lx, i, '{') || is_punct(lx, i, '(') || is_punct(lx, i, '[');
+}
+
+static int is_closer(const struct lexed *lx, size_t i)
+{
+    return is_punct(lx, i, '}') || is_punct(lx, i, ')') || is_punct(lx, i, ']');
 }
 
 /* Keywords are case-insensitive, except `a`, which callers test with is_a(). */
@@ -259,7 +283,8 @@ static size_t scan_iri(const char *s, size_t len, size_t p, int *at_eof)
     return 0;
 }
 
-static int looks_like_scheme(const char *s, size_t len)
+/* Whether s starts with `scheme:` (and, with slashes set, `scheme://`). */
+static int looks_like_scheme(const char *s, size_t len, int slashes)
 {
     size_t i = 0;
     if (len == 0 || !is_alpha((unsigned char)s[0]))
@@ -267,7 +292,9 @@ static int looks_like_scheme(const char *s, size_t len)
     while (i < len && (is_alpha((unsigned char)s[i]) || is_digit((unsigned char)s[i]) ||
                        s[i] == '+' || s[i] == '-' || s[i] == '.'))
         i++;
-    return i < len && s[i] == ':';
+    if (i >= len || s[i] != ':')
+        return 0;
+    return !slashes || (i + 2 < len && s[i + 1] == '/' && s[i + 2] == '/');
 }
 
 /* Splits src[0..len) into tokens and pairs brackets. */
@@ -301,7 +328,9 @@ static enum fleet_err lex(const char *src, size_t len, struct lexed *lx, char *e
             if (end) {
                 t.type = TK_IRI;
                 t.len = end - p;
-            } else if (at_eof && looks_like_scheme(src + p + 1, len - p - 1)) {
+            } else if (looks_like_scheme(src + p + 1, len - p - 1, !at_eof)) {
+                /* `<scheme://` can never start a valid expression, nor `<scheme:` at the end of
+                 * the text; anything else (`?a <?b`, `?a <ex:b`) is the less-than operator. */
                 set_err(err, errlen, "unterminated IRI at line %u", line_of(src, p));
                 goto inval;
             } else if (n1 == '=') {
@@ -349,10 +378,9 @@ static enum fleet_err lex(const char *src, size_t len, struct lexed *lx, char *e
             size_t q = p + 1;
             while (q < len && is_alpha((unsigned char)src[q]))
                 q++;
-            while (q + 1 < len && src[q] == '-' &&
-                   (is_alpha((unsigned char)src[q + 1]) || is_digit((unsigned char)src[q + 1]))) {
+            while (q + 1 < len && src[q] == '-' && is_alnum((unsigned char)src[q + 1])) {
                 q++;
-                while (q < len && (is_alpha((unsigned char)src[q]) || is_digit((unsigned char)src[q])))
+                while (q < len && is_alnum((unsigned char)src[q]))
                     q++;
             }
             t.type = TK_LANGTAG;
@@ -360,11 +388,11 @@ static enum fleet_err lex(const char *src, size_t len, struct lexed *lx, char *e
         } else if (c == '_' && n1 == ':') {
             size_t q = p + 2, end = p + 2;
             if (q < len && is_varname((unsigned char)src[q])) {
-                for (q++, end = q; q < len && (is_pn_chars((unsigned char)src[q]) || src[q] == '.');) {
-                    q++;
-                    if (src[q - 1] != '.')
-                        end = q;
-                }
+                /* the label may hold dots, but not end with one */
+                for (q++, end = q; q < len && (is_pn_chars((unsigned char)src[q]) || src[q] == '.');
+                     q++)
+                    if (src[q] != '.')
+                        end = q + 1;
             }
             t.type = TK_BNODE;
             t.len = end - p;
@@ -375,8 +403,8 @@ static enum fleet_err lex(const char *src, size_t len, struct lexed *lx, char *e
         } else if (is_pn_base(c) || c == ':') {
             size_t q = p, last = p;
             if (c != ':') {
-                for (q = p + 1, last = q; q < len && (is_pn_chars((unsigned char)src[q]) ||
-                                                      src[q] == '.');) {
+                for (q = p + 1, last = q;
+                     q < len && (is_pn_chars((unsigned char)src[q]) || src[q] == '.');) {
                     q++;
                     if (src[q - 1] != '.')
                         last = q;
@@ -387,9 +415,9 @@ static enum fleet_err lex(const char *src, size_t len, struct lexed *lx, char *e
                 t.len = scan_local(src, len, last + 1) - p;
             } else {
                 q = p + 1;
-                while (q < len && (is_alpha((unsigned char)src[q]) ||
-                                   is_digit((unsigned char)src[q]) || src[q] == '_' ||
-                                   (unsigned char)src[q] >= 0x80))
+                while (q < len &&
+                       (is_alpha((unsigned char)src[q]) || is_digit((unsigned char)src[q]) ||
+                        src[q] == '_' || (unsigned char)src[q] >= 0x80))
                     q++;
                 t.type = TK_WORD;
                 t.len = q - p;
@@ -716,7 +744,7 @@ static void edits_free(struct edits *e)
 /* Steals text's bytes. */
 static enum fleet_err edits_add(struct edits *e, size_t start, size_t end, struct fleet_buf *text)
 {
-    char *s = fleet_buf_steal(text, NULL);
+    char *s = buf_take(text);
     if (!s)
         return FLEET_ERR_NOMEM;
     if (e->n == e->cap) {
@@ -781,9 +809,9 @@ static size_t data_value_end(const struct lexed *lx, size_t i, size_t hi)
     case TK_NUMBER:
         return i + 1;
     case TK_WORD:
-        return is_word(lx, i, "UNDEF") || is_word(lx, i, "true") || is_word(lx, i, "false")
-                   ? i + 1
-                   : i;
+        if (is_word(lx, i, "UNDEF") || is_word(lx, i, "true") || is_word(lx, i, "false"))
+            return i + 1;
+        return i;
     case TK_STRING:
         if (i + 1 < hi && tok(lx, i + 1)->type == TK_LANGTAG)
             return i + 2;
@@ -837,24 +865,27 @@ out:
 
 /* ---- GROUP BY (expr AS ?v) --------------------------------------------------------------- */
 
-static int var_in_query(const struct lexed *lx, const char *name)
+/* Fresh variables are ?__fleet_gN with N above every ?__fleet_gN the query already has; the
+ * store hides ?__fleet_* variables from results. */
+static unsigned long long first_fresh(const struct lexed *lx)
 {
-    size_t n = strlen(name);
+    static const char stem[] = "__fleet_g";
+    unsigned long long max = 0;
     for (size_t i = 0; i < lx->n; i++) {
         const struct tok *t = &lx->t[i];
-        if (t->type == TK_VAR && t->len == n + 1 && memcmp(lx->src + t->start + 1, name, n) == 0)
-            return 1;
+        const char *s = lx->src + t->start + 1;
+        size_t len = t->len - 1, k = sizeof(stem) - 1;
+        unsigned long long v = 0;
+        /* Eighteen digits at most: the counter, bounded by the number of tokens, never gets
+         * to nineteen, so longer names cannot collide. */
+        if (t->type != TK_VAR || len <= k || len > k + 18 || memcmp(s, stem, k) != 0)
+            continue;
+        for (; k < len && is_digit((unsigned char)s[k]); k++)
+            v = v * 10 + (unsigned long long)(s[k] - '0');
+        if (k == len && v > max)
+            max = v;
     }
-    return 0;
-}
-
-static void put_fresh_var(struct fleet_buf *b, const struct lexed *lx, unsigned *counter)
-{
-    char name[32];
-    do
-        snprintf(name, sizeof(name), "fleet_g%u", ++*counter);
-    while (var_in_query(lx, name));
-    fleet_buf_printf(b, "?%s", name);
+    return max;
 }
 
 static int is_modifier_word(const struct lexed *lx, size_t i)
@@ -872,11 +903,11 @@ static int has_brace(const struct lexed *lx, size_t a, size_t b)
 }
 
 /* One GROUP BY at g (the GROUP token). Returns the index to continue from. */
-static size_t rewrite_group(const struct lexed *lx, size_t g, struct edits *e, unsigned *counter,
-                            enum fleet_err *rc)
+static size_t rewrite_group(const struct lexed *lx, size_t g, struct edits *e,
+                            unsigned long long *counter, enum fleet_err *rc)
 {
     struct fleet_buf keys = FLEET_BUF_INIT, binds = FLEET_BUF_INIT, ins = FLEET_BUF_INIT;
-    struct fleet_buf wrap = FLEET_BUF_INIT;
+    struct fleet_buf wrap = FLEET_BUF_INIT, list = FLEET_BUF_INIT;
     size_t k = g + 2, last = g + 1;
     int exprs = 0, bad = 0;
 
@@ -911,7 +942,7 @@ static size_t rewrite_group(const struct lexed *lx, size_t g, struct edits *e, u
                 size_t mark = keys.len;
                 put_span(&binds, lx, k + 1, m - 1);
                 fleet_buf_puts(&binds, " AS ");
-                put_fresh_var(&keys, lx, counter);
+                fleet_buf_printf(&keys, "?__fleet_g%llu", ++*counter);
                 if (!keys.oom)
                     fleet_buf_append(&binds, keys.data + mark, keys.len - mark);
             }
@@ -933,8 +964,7 @@ static size_t rewrite_group(const struct lexed *lx, size_t g, struct edits *e, u
     if (!bad && exprs && g > 0 && is_punct(lx, g - 1, '}')) {
         size_t close = g - 1, open = tok(lx, close)->match;
         size_t at = tok(lx, close)->start;
-        char before = at > 0 ? lx->src[at - 1] : ' ';
-        int space = before == ' ' || before == '\t' || before == '\n' || before == '\r';
+        int space = at > 0 && is_space(lx->src[at - 1]);
         int subselect = is_word(lx, open + 1, "SELECT");
         if (!space)
             fleet_buf_putc(&ins, ' ');
@@ -954,29 +984,50 @@ static size_t rewrite_group(const struct lexed *lx, size_t g, struct edits *e, u
             goto out;
         if ((*rc = edits_add(e, at, at, &ins)) != FLEET_OK)
             goto out;
-        /* The key list ends before the last key's trailing space. */
+        /* A key list that touched its neighbours (`BY(..)`, `(..)LIMIT`) must not glue onto
+         * them once the parentheses are gone. */
+        size_t from = tok(lx, g + 2)->start, to = tok(lx, last)->start + tok(lx, last)->len;
         while (keys.len && keys.data[keys.len - 1] == ' ')
             keys.data[--keys.len] = '\0';
-        *rc = edits_add(e, tok(lx, g + 2)->start, tok(lx, last)->start + tok(lx, last)->len, &keys);
+        if (!is_space(lx->src[from - 1]))
+            fleet_buf_putc(&list, ' ');
+        fleet_buf_append(&list, keys.data ? keys.data : "", keys.len);
+        if (to < lx->srclen && !is_space(lx->src[to]))
+            fleet_buf_putc(&list, ' ');
+        *rc = list.oom ? FLEET_ERR_NOMEM : edits_add(e, from, to, &list);
     }
 out:
     fleet_buf_free(&keys);
     fleet_buf_free(&binds);
     fleet_buf_free(&ins);
     fleet_buf_free(&wrap);
+    fleet_buf_free(&list);
     return k > g ? k : g + 1;
 }
 
+/* Rewrites GROUP BY only where the grammar puts one: at the top level of the query or directly
+ * in a sub-select's `{ SELECT .. }`. Elsewhere the text is not SPARQL and is left to rasqal. */
 static enum fleet_err rewrite_group_by(const struct lexed *lx, struct edits *e)
 {
     enum fleet_err rc = FLEET_OK;
-    unsigned counter = 0;
+    unsigned long long counter = first_fresh(lx);
+    size_t stack[FLEET_SPARQL_MAX_DEPTH];
+    size_t depth = 0;
     size_t i = 0;
     while (i + 1 < lx->n && rc == FLEET_OK) {
-        if (is_word(lx, i, "GROUP") && is_word(lx, i + 1, "BY"))
-            i = rewrite_group(lx, i, e, &counter, &rc);
-        else
+        if (is_opener(lx, i) && depth < FLEET_SPARQL_MAX_DEPTH) {
+            stack[depth++] = i++;
+        } else if (is_closer(lx, i) && depth > 0) {
+            depth--;
             i++;
+        } else if (is_word(lx, i, "GROUP") && is_word(lx, i + 1, "BY") &&
+                   (depth == 0 || (is_punct(lx, stack[depth - 1], '{') &&
+                                   is_word(lx, stack[depth - 1] + 1, "SELECT")))) {
+            /* The keys never hold an unbalanced bracket, so the stack stays right. */
+            i = rewrite_group(lx, i, e, &counter, &rc);
+        } else {
+            i++;
+        }
     }
     return rc;
 }
@@ -1248,18 +1299,95 @@ static char *iri_resolve(const char *base, const char *ref)
         fleet_buf_append(&out, r.frag, r.frag_len);
     }
     fleet_buf_free(&merged);
-    return fleet_buf_steal(&out, NULL);
+    return buf_take(&out);
 }
 
+/* ---- a string index ---------------------------------------------------------------------- */
+
+/* Open addressing over strings someone else owns: keeps prefix lookup and de-duplication linear
+ * on requests with many thousands of declarations or names. */
+struct strmap_slot {
+    const char *key; /* borrowed; NULL for an empty slot */
+    size_t len;
+    size_t val;
+};
+
+struct strmap {
+    struct strmap_slot *v;
+    size_t cap, n; /* cap is 0 or a power of two */
+};
+
+static size_t strmap_find(const struct strmap *m, const char *key, size_t len)
+{
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)key[i]) * 1099511628211u;
+    size_t i = (size_t)h & (m->cap - 1);
+    while (m->v[i].key && !(m->v[i].len == len && memcmp(m->v[i].key, key, len) == 0))
+        i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+/* Returns 1 and sets *val if key is there. */
+static int strmap_get(const struct strmap *m, const char *key, size_t len, size_t *val)
+{
+    if (m->n == 0)
+        return 0;
+    size_t i = strmap_find(m, key, len);
+    if (!m->v[i].key)
+        return 0;
+    *val = m->v[i].val;
+    return 1;
+}
+
+/* Adds or replaces key (borrowed: it must outlive the map or be replaced first). */
+static enum fleet_err strmap_put(struct strmap *m, const char *key, size_t len, size_t val)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        struct strmap old = *m;
+        size_t cap = m->cap ? m->cap * 2 : 16;
+        if (cap > SIZE_MAX / sizeof(*m->v))
+            return FLEET_ERR_NOMEM;
+        m->v = calloc(cap, sizeof(*m->v));
+        if (!m->v) {
+            *m = old;
+            return FLEET_ERR_NOMEM;
+        }
+        m->cap = cap;
+        m->n = 0;
+        for (size_t i = 0; i < old.cap; i++)
+            if (old.v[i].key) {
+                m->v[strmap_find(m, old.v[i].key, old.v[i].len)] = old.v[i];
+                m->n++;
+            }
+        free(old.v);
+    }
+    size_t i = strmap_find(m, key, len);
+    if (!m->v[i].key)
+        m->n++;
+    m->v[i] = (struct strmap_slot){key, len, val};
+    return FLEET_OK;
+}
+
+static void strmap_free(struct strmap *m)
+{
+    free(m->v);
+    memset(m, 0, sizeof(*m));
+}
+
+/* ---- the prologue ------------------------------------------------------------------------ */
+
 struct prefix {
-    char *name; /* without the colon */
-    char *iri;  /* resolved against the BASE in force when declared */
+    char *name;     /* without the colon */
+    char *iri;      /* resolved against the BASE in force when declared */
+    size_t used_by; /* 1 + the operation that last listed it (split_update) */
 };
 
 struct prologue {
     char *base;
-    struct prefix *v;
+    struct prefix *v; /* in order of first declaration */
     size_t n, cap;
+    struct strmap names; /* name -> index in v */
 };
 
 static void prologue_free(struct prologue *p)
@@ -1270,10 +1398,11 @@ static void prologue_free(struct prologue *p)
     }
     free(p->v);
     free(p->base);
+    strmap_free(&p->names);
     memset(p, 0, sizeof(*p));
 }
 
-/* The absolute (as far as the BASE allows) IRI of an IRIREF token; new string. */
+/* The IRI of an IRIREF token, escapes decoded and resolved against the BASE; new string. */
 static char *iri_of_ref(const struct prologue *p, const struct lexed *lx, size_t i)
 {
     const struct tok *t = tok(lx, i);
@@ -1283,6 +1412,18 @@ static char *iri_of_ref(const struct prologue *p, const struct lexed *lx, size_t
     char *s = raw.oom ? NULL : iri_resolve(p->base, raw.data);
     fleet_buf_free(&raw);
     return s;
+}
+
+/* The declaration a prefixed-name token refers to, or NULL. */
+static struct prefix *prefix_of(const struct prologue *p, const struct lexed *lx, size_t i)
+{
+    const struct tok *t = tok(lx, i);
+    const char *s = lx->src + t->start;
+    const char *colon = memchr(s, ':', t->len);
+    size_t k;
+    if (t->type != TK_PNAME || !colon || !strmap_get(&p->names, s, (size_t)(colon - s), &k))
+        return NULL;
+    return &p->v[k];
 }
 
 /* Expands an IRIREF or a prefixed name into *iri (new). */
@@ -1296,13 +1437,9 @@ static enum fleet_err expand_term(const struct prologue *p, const struct lexed *
     } else if (t->type == TK_PNAME) {
         const char *s = lx->src + t->start;
         const char *colon = memchr(s, ':', t->len);
-        size_t plen = (size_t)(colon - s);
-        const struct prefix *pf = NULL;
-        for (size_t k = 0; k < p->n; k++)
-            if (strlen(p->v[k].name) == plen && memcmp(p->v[k].name, s, plen) == 0)
-                pf = &p->v[k];
+        const struct prefix *pf = prefix_of(p, lx, i);
         if (!pf) {
-            set_err(err, errlen, "undeclared prefix '%.*s:' at line %u", (int)plen, s,
+            set_err(err, errlen, "undeclared prefix '%.*s:' at line %u", (int)(colon - s), s,
                     line_of(lx->src, t->start));
             return FLEET_ERR_INVAL;
         }
@@ -1313,7 +1450,7 @@ static enum fleet_err expand_term(const struct prologue *p, const struct lexed *
                 c++; /* PN_LOCAL_ESC stands for the character itself */
             fleet_buf_putc(&b, *c);
         }
-        *iri = fleet_buf_steal(&b, NULL);
+        *iri = buf_take(&b);
     } else {
         set_err(err, errlen, "expected an IRI at line %u", line_of(lx->src, t->start));
         return FLEET_ERR_INVAL;
@@ -1323,6 +1460,41 @@ static enum fleet_err expand_term(const struct prologue *p, const struct lexed *
         return FLEET_ERR_NOMEM;
     }
     return FLEET_OK;
+}
+
+static int is_pname_ns(const struct lexed *lx, size_t i)
+{
+    const struct tok *t = tok(lx, i);
+    const char *s = lx->src + t->start;
+    return t->type == TK_PNAME && memchr(s, ':', t->len) == s + t->len - 1;
+}
+
+/* Records one PREFIX declaration; steals name and iri (also on failure). */
+static enum fleet_err prologue_add(struct prologue *p, char *name, char *iri)
+{
+    size_t k;
+    if (strmap_get(&p->names, name, strlen(name), &k)) { /* a redeclaration replaces the old */
+        free(p->v[k].iri);
+        p->v[k].iri = iri;
+        free(name);
+        return FLEET_OK;
+    }
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 8;
+        struct prefix *v = cap <= SIZE_MAX / sizeof(*v) ? realloc(p->v, cap * sizeof(*v)) : NULL;
+        if (!v)
+            goto nomem;
+        p->v = v;
+        p->cap = cap;
+    }
+    if (strmap_put(&p->names, name, strlen(name), p->n) != FLEET_OK)
+        goto nomem;
+    p->v[p->n++] = (struct prefix){name, iri, 0};
+    return FLEET_OK;
+nomem:
+    free(name);
+    free(iri);
+    return FLEET_ERR_NOMEM;
 }
 
 /* Consumes BASE and PREFIX declarations from *i (below hi) into p. */
@@ -1338,42 +1510,18 @@ static enum fleet_err prologue_parse(struct prologue *p, const struct lexed *lx,
             free(p->base);
             p->base = base;
             *i = k + 2;
-        } else if (k + 2 < hi && is_word(lx, k, "PREFIX") && tok(lx, k + 1)->type == TK_PNAME &&
-                   lx->src[tok(lx, k + 1)->start + tok(lx, k + 1)->len - 1] == ':' &&
-                   memchr(lx->src + tok(lx, k + 1)->start, ':', tok(lx, k + 1)->len) ==
-                       lx->src + tok(lx, k + 1)->start + tok(lx, k + 1)->len - 1 &&
+        } else if (k + 2 < hi && is_word(lx, k, "PREFIX") && is_pname_ns(lx, k + 1) &&
                    tok(lx, k + 2)->type == TK_IRI) {
             const struct tok *nt = tok(lx, k + 1);
             char *name = strndup(lx->src + nt->start, nt->len - 1);
             char *iri = iri_of_ref(p, lx, k + 2);
-            size_t slot = p->n;
             if (!name || !iri) {
                 free(name);
                 free(iri);
                 goto nomem;
             }
-            for (size_t j = 0; j < p->n; j++)
-                if (strcmp(p->v[j].name, name) == 0)
-                    slot = j;
-            if (slot < p->n) { /* a redeclaration replaces the old one */
-                free(p->v[slot].name);
-                free(p->v[slot].iri);
-            } else {
-                if (p->n == p->cap) {
-                    size_t cap = p->cap ? p->cap * 2 : 8;
-                    struct prefix *v = realloc(p->v, cap * sizeof(*v));
-                    if (!v) {
-                        free(name);
-                        free(iri);
-                        goto nomem;
-                    }
-                    p->v = v;
-                    p->cap = cap;
-                }
-                p->n++;
-            }
-            p->v[slot].name = name;
-            p->v[slot].iri = iri;
+            if (prologue_add(p, name, iri) != FLEET_OK)
+                goto nomem;
             *i = k + 3;
         } else {
             return FLEET_OK;
@@ -1384,18 +1532,66 @@ nomem:
     return FLEET_ERR_NOMEM;
 }
 
-static void prologue_put(const struct prologue *p, struct fleet_buf *b)
+static int idx_cmp(const void *a, const void *b)
 {
-    if (p->base) {
-        fleet_buf_puts(b, "BASE ");
-        put_iriref(b, p->base);
-        fleet_buf_putc(b, '\n');
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Appends the declarations operation number op in tokens [c, b) needs: the BASE if it holds a
+ * relative IRI (or uses a prefix that still is one), and each prefix it uses, in declaration
+ * order. Only what is used, so that a
+ * request of many operations after many declarations does not grow quadratically. */
+static enum fleet_err prologue_put_used(struct prologue *p, const struct lexed *lx, size_t c,
+                                        size_t b, size_t op, struct fleet_buf *out)
+{
+    size_t *used = NULL, nused = 0, cap = 0;
+    int relative = 0;
+    for (size_t i = c; i < b; i++) {
+        const struct tok *t = tok(lx, i);
+        if (t->type == TK_IRI && !looks_like_scheme(lx->src + t->start + 1, t->len - 2, 0)) {
+            relative = 1;
+        } else if (t->type == TK_PNAME) {
+            struct prefix *pf = prefix_of(p, lx, i);
+            if (!pf || pf->used_by == op + 1)
+                continue;
+            pf->used_by = op + 1;
+            if (!looks_like_scheme(pf->iri, strlen(pf->iri), 0))
+                relative = 1; /* declared under a BASE that was itself relative */
+            if (nused == cap) {
+                cap = cap ? cap * 2 : 8;
+                size_t *v = realloc(used, cap * sizeof(*v));
+                if (!v) {
+                    free(used);
+                    return FLEET_ERR_NOMEM;
+                }
+                used = v;
+            }
+            used[nused++] = (size_t)(pf - p->v);
+        }
     }
-    for (size_t i = 0; i < p->n; i++) {
-        fleet_buf_printf(b, "PREFIX %s: ", p->v[i].name);
-        put_iriref(b, p->v[i].iri);
-        fleet_buf_putc(b, '\n');
+    if (nused)
+        qsort(used, nused, sizeof(*used), idx_cmp);
+    if (p->base && relative) {
+        fleet_buf_puts(out, "BASE ");
+        put_iriref(out, p->base);
+        fleet_buf_putc(out, '\n');
     }
+    for (size_t k = 0; k < nused; k++) {
+        fleet_buf_printf(out, "PREFIX %s: ", p->v[used[k]].name);
+        put_iriref(out, p->v[used[k]].iri);
+        fleet_buf_putc(out, '\n');
+    }
+    free(used);
+    return out->oom ? FLEET_ERR_NOMEM : FLEET_OK;
+}
+
+/* What the caller may get back for a request of len bytes: prefixes carried to many operations,
+ * or a long BASE joined to many relative IRIs, could otherwise turn a small request into
+ * gigabytes. */
+static size_t output_limit(size_t len)
+{
+    return len > (SIZE_MAX - ((size_t)1 << 20)) / 16 ? SIZE_MAX : len * 16 + ((size_t)1 << 20);
 }
 
 /* ---- string vectors ---------------------------------------------------------------------- */
@@ -1403,20 +1599,22 @@ static void prologue_put(const struct prologue *p, struct fleet_buf *b)
 struct strv {
     char **v; /* NULL-terminated once anything was added, or by strv_finish() */
     size_t n, cap;
+    struct strmap seen; /* for strv_add_unique */
 };
 
-/* Steals s (also on failure). */
-static enum fleet_err strv_add(struct strv *sv, char *s, int unique)
+static void strv_clear(struct strv *sv)
 {
-    if (unique)
-        for (size_t i = 0; i < sv->n; i++)
-            if (strcmp(sv->v[i], s) == 0) {
-                free(s);
-                return FLEET_OK;
-            }
+    fleet_sparql_strv_free(sv->v);
+    strmap_free(&sv->seen);
+    memset(sv, 0, sizeof(*sv));
+}
+
+/* Steals s (also on failure). */
+static enum fleet_err strv_add(struct strv *sv, char *s)
+{
     if (sv->n + 1 >= sv->cap) {
         size_t cap = sv->cap ? sv->cap * 2 : 4;
-        char **v = realloc(sv->v, cap * sizeof(*v));
+        char **v = cap <= SIZE_MAX / sizeof(*v) ? realloc(sv->v, cap * sizeof(*v)) : NULL;
         if (!v) {
             free(s);
             return FLEET_ERR_NOMEM;
@@ -1426,6 +1624,25 @@ static enum fleet_err strv_add(struct strv *sv, char *s, int unique)
     }
     sv->v[sv->n++] = s;
     sv->v[sv->n] = NULL;
+    return FLEET_OK;
+}
+
+/* Like strv_add, but drops s if an equal string is there already. */
+static enum fleet_err strv_add_unique(struct strv *sv, char *s)
+{
+    size_t k, len = strlen(s);
+    if (strmap_get(&sv->seen, s, len, &k)) {
+        free(s);
+        return FLEET_OK;
+    }
+    if (strmap_put(&sv->seen, s, len, sv->n) != FLEET_OK) {
+        free(s);
+        return FLEET_ERR_NOMEM;
+    }
+    if (strv_add(sv, s) != FLEET_OK) {
+        strmap_free(&sv->seen); /* it may point at s, which is gone */
+        return FLEET_ERR_NOMEM;
+    }
     return FLEET_OK;
 }
 
@@ -1439,6 +1656,15 @@ static enum fleet_err strv_finish(struct strv *sv)
         return FLEET_ERR_NOMEM;
     sv->cap = 1;
     return FLEET_OK;
+}
+
+/* Hands the array over (new) and forgets it. */
+static char **strv_steal(struct strv *sv)
+{
+    char **v = sv->v;
+    sv->v = NULL;
+    strv_clear(sv);
+    return v;
 }
 
 void fleet_sparql_strv_free(char **v)
@@ -1460,7 +1686,7 @@ enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struc
     struct strv list = {0}, vars = {0};
     struct fleet_buf sel = FLEET_BUF_INIT;
     enum fleet_err rc;
-    size_t i = 0, d, k;
+    size_t i = 0, d, k, total = 0, limit;
     int star = 0;
 
     if (iris)
@@ -1469,6 +1695,7 @@ enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struc
         set_err(err, errlen, "no query");
         return FLEET_ERR_INVAL;
     }
+    limit = output_limit(strlen(query));
     rc = lex(query, strlen(query), &lx, err, errlen);
     if (rc != FLEET_OK)
         goto out;
@@ -1485,17 +1712,25 @@ enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struc
         const struct tok *t = tok(&lx, i);
         if (t->type == TK_VAR) {
             char *v = strndup(query + t->start + 1, t->len - 1);
-            if (!v || (rc = strv_add(&vars, v, 1)) != FLEET_OK) {
+            if (!v) {
                 rc = FLEET_ERR_NOMEM;
                 goto out;
             }
+            if ((rc = strv_add_unique(&vars, v)) != FLEET_OK)
+                goto out;
         } else if (t->type == TK_IRI || t->type == TK_PNAME) {
             char *iri;
             rc = expand_term(&pro, &lx, i, &iri, err, errlen);
-            if (rc == FLEET_OK)
-                rc = strv_add(&list, iri, 1);
             if (rc != FLEET_OK)
                 goto out;
+            total += strlen(iri);
+            if ((rc = strv_add_unique(&list, iri)) != FLEET_OK)
+                goto out;
+            if (total > limit) {
+                set_err(err, errlen, "the IRIs to describe exceed %zu bytes", limit);
+                rc = FLEET_ERR_TOOBIG;
+                goto out;
+            }
         } else if (is_punct(&lx, i, '*')) {
             star = 1;
         } else {
@@ -1521,7 +1756,7 @@ enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struc
         fleet_buf_putc(&sel, ' ');
         fleet_buf_puts(&sel, query + tok(&lx, i)->start);
     }
-    if (sel.oom || (rc = strv_finish(&list)) != FLEET_OK) {
+    if (sel.oom || strv_finish(&list) != FLEET_OK) {
         rc = FLEET_ERR_NOMEM;
         goto out;
     }
@@ -1530,13 +1765,12 @@ enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struc
         rc = FLEET_ERR_NOMEM;
         goto out;
     }
-    *iris = list.v;
-    list.v = NULL;
+    *iris = strv_steal(&list);
 out:
     if (rc == FLEET_ERR_NOMEM)
         set_err(err, errlen, "out of memory");
-    fleet_sparql_strv_free(list.v);
-    fleet_sparql_strv_free(vars.v);
+    strv_clear(&list);
+    strv_clear(&vars);
     fleet_buf_free(&sel);
     prologue_free(&pro);
     lex_free(&lx);
@@ -1575,11 +1809,10 @@ static char *inner_text(const struct lexed *lx, size_t open)
     size_t close = tok(lx, open)->match;
     if (close > open + 1)
         put_span(&b, lx, open + 1, close - 1);
-    fleet_buf_append(&b, "", 0);
-    return fleet_buf_steal(&b, NULL);
+    return buf_take(&b);
 }
 
-/* Fills the MODIFY fields of op from tokens [c, b) when they are ( WITH iri )? DeleteClause
+/* Fills the MODIFY fields of op from tokens [c, b) when they are ( WITH iri )? ( DeleteClause
  * InsertClause? | InsertClause ) UsingClause* WHERE GroupGraphPattern; otherwise leaves op alone
  * (rasqal will judge it). */
 static enum fleet_err parse_modify(struct fleet_update_op *op, const struct prologue *pro,
@@ -1619,7 +1852,7 @@ static enum fleet_err parse_modify(struct fleet_update_op *op, const struct prol
             goto out;
         if ((rc = expand_term(pro, lx, at, &iri, err, errlen)) != FLEET_OK)
             goto out;
-        if ((rc = strv_add(is_named ? &named : &using, iri, 0)) != FLEET_OK)
+        if ((rc = strv_add(is_named ? &named : &using, iri)) != FLEET_OK)
             goto nomem;
         k = at + 1;
     }
@@ -1629,7 +1862,7 @@ static enum fleet_err parse_modify(struct fleet_update_op *op, const struct prol
     k = tok(lx, k + 1)->match + 1;
     if (k != b)
         goto out;
-    if (!(m.where = fleet_buf_steal(&where, NULL)))
+    if (!(m.where = buf_take(&where)))
         goto nomem;
     if (strv_finish(&using) != FLEET_OK || strv_finish(&named) != FLEET_OK)
         goto nomem;
@@ -1638,18 +1871,17 @@ static enum fleet_err parse_modify(struct fleet_update_op *op, const struct prol
     op->delete_tpl = m.delete_tpl;
     op->insert_tpl = m.insert_tpl;
     op->where = m.where;
-    op->using = using.v;
-    op->using_named = named.v;
+    op->using = strv_steal(&using);
+    op->using_named = strv_steal(&named);
     memset(&m, 0, sizeof(m));
-    using.v = named.v = NULL;
     goto out;
 nomem:
     set_err(err, errlen, "out of memory");
     rc = FLEET_ERR_NOMEM;
 out:
     op_clear(&m);
-    fleet_sparql_strv_free(using.v);
-    fleet_sparql_strv_free(named.v);
+    strv_clear(&using);
+    strv_clear(&named);
     fleet_buf_free(&where);
     return rc;
 }
@@ -1657,22 +1889,29 @@ out:
 struct op_list {
     struct fleet_update_op *v;
     size_t n, cap;
+    size_t bytes; /* of all texts so far, against output_limit() */
 };
 
 /* Classifies the operation in tokens [c, b) and appends it to list. */
-static enum fleet_err add_op(struct op_list *list, const struct prologue *pro,
-                             const struct lexed *lx, size_t c, size_t b, char *err, size_t errlen)
+static enum fleet_err add_op(struct op_list *list, struct prologue *pro, const struct lexed *lx,
+                             size_t c, size_t b, size_t limit, char *err, size_t errlen)
 {
     struct fleet_update_op op = {0};
     struct fleet_buf pb = FLEET_BUF_INIT, tb = FLEET_BUF_INIT;
-    enum fleet_err rc = FLEET_OK;
+    enum fleet_err rc;
 
-    prologue_put(pro, &pb);
-    fleet_buf_append(&pb, "", 0);
+    if ((rc = prologue_put_used(pro, lx, c, b, list->n, &pb)) != FLEET_OK)
+        goto nomem;
     fleet_buf_append(&tb, pb.data ? pb.data : "", pb.len);
     put_span(&tb, lx, c, b - 1);
-    op.prologue = fleet_buf_steal(&pb, NULL);
-    op.text = fleet_buf_steal(&tb, NULL);
+    list->bytes += tb.len + pb.len;
+    if (list->bytes > limit) {
+        set_err(err, errlen, "the operations' texts exceed %zu bytes", limit);
+        rc = FLEET_ERR_TOOBIG;
+        goto out;
+    }
+    op.prologue = buf_take(&pb);
+    op.text = buf_take(&tb);
     if (!op.prologue || !op.text)
         goto nomem;
 
@@ -1731,7 +1970,7 @@ enum fleet_err fleet_sparql_split_update(const char *update, struct fleet_update
     struct prologue pro = {0};
     struct op_list list = {0};
     enum fleet_err rc;
-    size_t a = 0, eof;
+    size_t a = 0, eof, limit;
 
     if (ops)
         *ops = NULL;
@@ -1741,6 +1980,7 @@ enum fleet_err fleet_sparql_split_update(const char *update, struct fleet_update
         set_err(err, errlen, "no update");
         return FLEET_ERR_INVAL;
     }
+    limit = output_limit(strlen(update));
     rc = lex(update, strlen(update), &lx, err, errlen);
     if (rc != FLEET_OK)
         goto out;
@@ -1761,7 +2001,7 @@ enum fleet_err fleet_sparql_split_update(const char *update, struct fleet_update
             }
             break; /* a request may end with ';' or with a prologue */
         }
-        rc = add_op(&list, &pro, &lx, c, b, err, errlen);
+        rc = add_op(&list, &pro, &lx, c, b, limit, err, errlen);
         if (rc != FLEET_OK || b >= eof)
             break;
         a = b + 1;

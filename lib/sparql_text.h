@@ -27,7 +27,9 @@ enum fleet_sparql_feature {
  *    (rasqal returns a wrong row or crashes on the former), both inline and after the WHERE;
  *  - `GROUP BY (expr AS ?v)` becomes `GROUP BY ?v` with `BIND(expr AS ?v)` appended as the last
  *    element of the WHERE group (rasqal groups wrongly otherwise); a bare `GROUP BY (expr)`
- *    without AS gets a fresh variable the same way;
+ *    without AS gets a fresh variable ?__fleet_gN the same way (the store hides ?__fleet_*
+ *    from results). Done at the query's top level and in sub-selects; a WHERE that is only a
+ *    sub-select is wrapped in braces so it can take the BIND;
  * and reports in *features the bits of enum fleet_sparql_feature the text uses.
  * Returns FLEET_ERR_INVAL with a message in err for a token-level error (unterminated string or
  * IRI, unbalanced braces); other syntax errors are left for rasqal to report. */
@@ -41,7 +43,8 @@ enum fleet_err fleet_sparql_fix_query(const char *query, struct fleet_buf *out, 
  * `SELECT DISTINCT ?v... WHERE {...}` (same prologue, dataset clauses and solution modifiers)
  * whose rows give the other resources to describe; select is left empty otherwise. A relative IRI
  * with no BASE to resolve it stays relative. Returns FLEET_ERR_INVAL with a message for
- * token-level errors, a query that is not a DESCRIBE, or an undeclared prefix. */
+ * token-level errors, a query that is not a DESCRIBE, or an undeclared prefix, and
+ * FLEET_ERR_TOOBIG if the IRIs would exceed 16 times the query plus 1 MiB. */
 enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struct fleet_buf *select,
                                           char *err, size_t errlen);
 void fleet_sparql_strv_free(char **v);
@@ -69,8 +72,10 @@ struct fleet_update_op {
     enum fleet_update_kind kind;
     enum fleet_update_target target; /* for *_SPECIAL */
     int silent;
-    char *text;       /* new: the operation alone, prefixed by every PREFIX/BASE declaration in
-                         force at that point of the request, ready to hand to rasqal */
+    char *text;       /* new: the operation alone, prefixed by the PREFIX declarations it uses
+                         and the BASE if it needs one, as in force at that point of the request
+                         (IRIs resolved), ready to hand to rasqal. Only what it uses, so that
+                         many operations after many declarations stay linear in size */
     /* For FLEET_UPDATE_MODIFY (new strings or NULL): */
     char *with_iri;   /* WITH <iri>, absolute */
     char *delete_tpl; /* the text inside DELETE { ... }, or NULL */
@@ -79,13 +84,15 @@ struct fleet_update_op {
     char **using;     /* NULL-terminated list of USING <iri>, absolute (new; never NULL for
                          MODIFY, possibly empty) */
     char **using_named; /* NULL-terminated list of USING NAMED <iri>, absolute (new; ditto) */
-    char *prologue;   /* the PREFIX/BASE text in force, for every kind (new; "" if none) */
+    char *prologue;   /* those declarations alone, for every kind (new; "" if none) */
 };
 
 /* Splits an update request into operations. rasqal drops every operation after a
  * DROP ALL/DEFAULT/NAMED and rejects DELETE/INSERT without WITH; splitting first lets the caller
  * run each operation on its own. Returns FLEET_ERR_INVAL with a message for token-level errors
- * (and for an empty operation before ';', or an undeclared prefix in WITH/USING).
+ * (and for an empty operation before ';', or an undeclared prefix in WITH/USING), and
+ * FLEET_ERR_TOOBIG if the operations' texts would exceed 16 times the request plus 1 MiB (a long
+ * BASE or prefix IRI repeated into many operations).
  * *ops is new (free with fleet_update_ops_free); NULL with *nops == 0 for an empty request. */
 enum fleet_err fleet_sparql_split_update(const char *update, struct fleet_update_op **ops,
                                          size_t *nops, char *err, size_t errlen);

@@ -978,6 +978,8 @@ enum fleet_err fleet_store_graph_load(struct fleet_store *st, const char *graph,
     rc = load_file_into(st, txn, graph, syn, path, base, count, err, errlen);
     if (rc != FLEET_OK)
         goto out;
+    if (*count == 0)
+        *created = 0; /* empty graphs are not kept: nothing was created */
     /* A quad format may name the ontology graph too. */
     rc = fleet_durable_commit(st->dur, st->qs, txn);
     if (rc == FLEET_OK)
@@ -2112,59 +2114,6 @@ static enum fleet_err instantiate(struct upd *c, raptor_sequence *seq, librdf_qu
     return rc;
 }
 
-/* Writes one template term in SPARQL syntax. */
-static void term_text(rasqal_literal *l, struct fleet_buf *out)
-{
-    if (l->type == RASQAL_LITERAL_VARIABLE) {
-        fleet_buf_printf(out, "?%s ", rasqal_literal_as_variable(l)->name);
-    } else if (l->type == RASQAL_LITERAL_URI) {
-        fleet_buf_printf(out, "<%s> ", raptor_uri_as_string(l->value.uri));
-    } else if (l->type == RASQAL_LITERAL_BLANK) {
-        fleet_buf_printf(out, "_:%s ", l->string);
-    } else {
-        raptor_uri *dt = rasqal_literal_datatype(l);
-        fleet_buf_putc(out, '"');
-        for (const unsigned char *p = l->string; p && *p; p++) {
-            if (*p == '\n')
-                fleet_buf_puts(out, "\\n");
-            else if (*p == '\r')
-                fleet_buf_puts(out, "\\r");
-            else {
-                if (*p == '"' || *p == '\\')
-                    fleet_buf_putc(out, '\\');
-                fleet_buf_putc(out, (char)*p);
-            }
-        }
-        fleet_buf_putc(out, '"');
-        if (l->language)
-            fleet_buf_printf(out, "@%s ", l->language);
-        else if (dt)
-            fleet_buf_printf(out, "^^<%s> ", raptor_uri_as_string(dt));
-        else
-            fleet_buf_putc(out, ' ');
-    }
-}
-
-/* Writes the triples of seq as a group graph pattern (for DELETE WHERE). */
-static void pattern_text(raptor_sequence *seq, struct fleet_buf *out)
-{
-    int n = seq ? raptor_sequence_size(seq) : 0;
-    fleet_buf_puts(out, "{ ");
-    for (int i = 0; i < n; i++) {
-        rasqal_triple *tr = raptor_sequence_get_at(seq, i);
-        if (tr->origin) {
-            fleet_buf_puts(out, "GRAPH ");
-            term_text(tr->origin, out);
-            fleet_buf_puts(out, "{ ");
-        }
-        term_text(tr->subject, out);
-        term_text(tr->predicate, out);
-        term_text(tr->object, out);
-        fleet_buf_puts(out, tr->origin ? "} " : ". ");
-    }
-    fleet_buf_puts(out, "}");
-}
-
 /* DELETE {..} INSERT {..} WHERE {..}: where is the group pattern text, the templates come from
  * rasqal's parse of tpl_query. */
 static enum fleet_err upd_modify(struct upd *c, const char *prologue, const char *where,
@@ -2491,14 +2440,10 @@ static enum fleet_err upd_other(struct upd *c, const struct fleet_update_op *op)
                     rc = batch_commit(c, &b);
                 batch_free(&b);
             } else {
-                /* DELETE WHERE { pattern }: the pattern is also the template. */
-                struct fleet_buf where = FLEET_BUF_INIT;
-                raptor_sequence *tpl = uo->delete_templates;
-                pattern_text(tpl, &where);
-                rc = where.oom ? FLEET_ERR_NOMEM
-                               : upd_modify(c, op->prologue, where.data, tpl,
-                                            uo->insert_templates, g, NULL, NULL);
-                fleet_buf_free(&where);
+                /* Template forms are split out as FLEET_UPDATE_MODIFY or handled by
+                 * delete_where_form() before rasqal sees them. */
+                copy_msg(c->msg, sizeof(c->msg), "unsupported form of DELETE/INSERT");
+                rc = FLEET_ERR_UNSUPPORTED;
             }
             break;
         case RASQAL_UPDATE_TYPE_CLEAR:

@@ -62,13 +62,11 @@ static struct fleet_tokens *load_ok(const char *text)
 
 START_TEST(test_load_and_scopes)
 {
-    struct fleet_tokens *t = load_ok("# tinyfleet tokens\n"
-                                     "\n"
-                                     T_READ " read\n"
-                                     "   " T_WRITE "\twrite   # the CI job\n"
-                                     T_ADMIN " admin\r\n"
-                                     T_BOTH " read write\n"
-                                     "  # indented comment\n");
+    struct fleet_tokens *t =
+        load_ok("# tinyfleet tokens\n"
+                "\n" T_READ " read\n"
+                "   " T_WRITE "\twrite   # the CI job\n" T_ADMIN " admin\r\n" T_BOTH " read write\n"
+                "  # indented comment\n");
     ck_assert_uint_eq(fleet_tokens_count(t), 4);
     ck_assert_uint_eq(fleet_tokens_scopes(t, T_READ), FLEET_SCOPE_READ);
     ck_assert_uint_eq(fleet_tokens_scopes(t, T_WRITE), RW);
@@ -134,9 +132,9 @@ START_TEST(test_empty)
 END_TEST
 
 struct bad_line {
-    const char *line;    /* appended as line 3 after a comment and a good token */
-    const char *needle;  /* expected in the message */
-    const char *secret;  /* must not appear in the message, or NULL */
+    const char *line;   /* appended as line 3 after a comment and a good token */
+    const char *needle; /* expected in the message */
+    const char *secret; /* must not appear in the message, or NULL */
 };
 
 static const struct bad_line bads[] = {
@@ -171,8 +169,7 @@ START_TEST(test_bad_line)
                   prefix, err);
     ck_assert_msg(strstr(err, b->needle) != NULL, "\"%s\" not in \"%s\"", b->needle, err);
     if (b->secret)
-        ck_assert_msg(strstr(err + strlen(prefix), b->secret) == NULL, "token leaked: \"%s\"",
-                      err);
+        ck_assert_msg(strstr(err + strlen(prefix), b->secret) == NULL, "token leaked: \"%s\"", err);
 }
 END_TEST
 

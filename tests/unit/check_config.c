@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 /* By path: under automake, -I$(top_builddir) comes first and holds autoconf's own config.h. */
-#include "../../daemon/config.h"
+#include "config.h"
 #include "log.h"
 
 #ifndef PKGDATADIR /* as in config.c */
@@ -228,7 +228,8 @@ static void assert_field(const struct fleet_config *cfg, const struct good *g)
 START_TEST(test_good_value)
 {
     const struct good *g = &goods[_i];
-    int is_bool = strcmp(g->key, "require_read_token") == 0 || strcmp(g->key, "sparql_service") == 0;
+    int is_bool =
+        strcmp(g->key, "require_read_token") == 0 || strcmp(g->key, "sparql_service") == 0;
     struct fleet_config cfg;
     char text[512];
 
@@ -355,11 +356,11 @@ START_TEST(test_bad_value)
         ck_assert_ptr_nonnull(value);
     }
     /* Line 3 sets some other key, so the bad line is not the first one in the file. */
-    ck_assert_int_ge(asprintf(&text, "# a comment\n\n%s\n%s %s\n",
-                              strcmp(b->key, "http_threads") == 0 ? "log_level debug"
-                                                                  : "http_threads 2",
-                              b->key, value),
-                     0);
+    ck_assert_int_ge(
+        asprintf(&text, "# a comment\n\n%s\n%s %s\n",
+                 strcmp(b->key, "http_threads") == 0 ? "log_level debug" : "http_threads 2", b->key,
+                 value),
+        0);
     fleet_config_defaults(&before);
     ck_assert_int_eq(load_text(text, &cfg), -1);
     snprintf(needle, sizeof(needle), "%s: ", b->key);
@@ -380,10 +381,22 @@ START_TEST(test_bad_value)
 END_TEST
 
 static const char *const all_keys[] = {
-    "listen",          "state_dir",       "port_file",         "token_file",
-    "ontology_dir",    "cors_origin",     "require_read_token", "sparql_service",
-    "query_timeout",   "shutdown_timeout", "max_result_rows",   "max_body_bytes",
-    "snapshot_journal_bytes", "http_threads", "max_connections", "log_level",
+    "listen",
+    "state_dir",
+    "port_file",
+    "token_file",
+    "ontology_dir",
+    "cors_origin",
+    "require_read_token",
+    "sparql_service",
+    "query_timeout",
+    "shutdown_timeout",
+    "max_result_rows",
+    "max_body_bytes",
+    "snapshot_journal_bytes",
+    "http_threads",
+    "max_connections",
+    "log_level",
 };
 
 START_TEST(test_missing_value)
