@@ -29,6 +29,7 @@ int fleet_buf_reserve(struct fleet_buf *b, size_t extra)
     }
     b->data = p;
     b->cap = cap;
+    b->data[b->len] = '\0'; /* an empty buffer handed out by steal is still a string */
     return 0;
 }
 
@@ -81,9 +82,6 @@ char *fleet_buf_steal(struct fleet_buf *b, size_t *len)
     }
     if (!b->data && fleet_buf_reserve(b, 0) != 0)
         return NULL;
-    if (!b->data) { /* reserve(0) on an empty buffer allocates */
-        return NULL;
-    }
     char *p = b->data;
     if (len)
         *len = b->len;

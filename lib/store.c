@@ -1174,6 +1174,8 @@ struct query_job {
     char **vars;                /* SELECT projection, from the parse (librdf reports no
                                    variables for an empty result) */
     size_t nvars;
+    struct fleet_term *empty_row; /* the row an implicit-group aggregate query yields over no
+                                     solutions (rasqal yields none), or NULL */
 };
 
 /* Child side: writes an error marker, the message, and returns the exit code for err. */
@@ -1258,6 +1260,8 @@ static int child_select(struct query_job *job, librdf_query_results *res, int fd
         }
         librdf_query_results_next(res);
     }
+    if (rows == 0 && job->empty_row)
+        fleet_rw_row(rw, job->empty_row);
     fleet_rw_finish(rw);
     rw = NULL;
     if (flush_buf(fd, &out) != 0)
@@ -1460,6 +1464,56 @@ static int query_child(void *arg, int fd)
     return rc;
 }
 
+/* A SELECT whose every projected variable is an aggregate, with no GROUP BY and no HAVING,
+ * forms one group even over no solutions, so it yields one row (COUNT and SUM 0, AVG 0,
+ * GROUP_CONCAT "", others unbound); rasqal 0.9.33 yields none. Fills *row (new, nvars terms
+ * with static strings) and returns 1 for such a query. */
+static int implicit_group_row(rasqal_query *rq, char **vars, size_t nvars,
+                              struct fleet_term **row)
+{
+    raptor_sequence *vs = rasqal_query_get_bound_variable_sequence(rq);
+    raptor_sequence *gs = rasqal_query_get_group_conditions_sequence(rq);
+    raptor_sequence *hs = rasqal_query_get_having_conditions_sequence(rq);
+    int n = vs ? raptor_sequence_size(vs) : 0;
+    *row = NULL;
+    if (n == 0 || (size_t)n != nvars || (gs && raptor_sequence_size(gs) > 0) ||
+        (hs && raptor_sequence_size(hs) > 0))
+        return 0;
+    struct fleet_term *r = calloc(nvars, sizeof(*r));
+    if (!r)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        rasqal_variable *v = raptor_sequence_get_at(vs, i);
+        rasqal_expression *e = v ? v->expression : NULL;
+        if (!e || strcmp((const char *)v->name, vars[i]) != 0) {
+            free(r);
+            return 0;
+        }
+        switch (e->op) {
+        case RASQAL_EXPR_COUNT:
+        case RASQAL_EXPR_SUM:
+        case RASQAL_EXPR_AVG:
+            r[i].kind = FLEET_TERM_LITERAL;
+            r[i].value = "0";
+            r[i].datatype = "http://www.w3.org/2001/XMLSchema#integer";
+            break;
+        case RASQAL_EXPR_GROUP_CONCAT:
+            r[i].kind = FLEET_TERM_LITERAL;
+            r[i].value = "";
+            break;
+        case RASQAL_EXPR_MIN:
+        case RASQAL_EXPR_MAX:
+        case RASQAL_EXPR_SAMPLE:
+            break; /* unbound */
+        default:
+            free(r);
+            return 0;
+        }
+    }
+    *row = r;
+    return 1;
+}
+
 /* Maps a list of graph IRIs to ids (absent graphs are simply empty and dropped). */
 static fleet_tid *graph_ids(struct fleet_store *st, const char *const *iris, size_t n,
                             size_t *nout)
@@ -1559,6 +1613,7 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
     size_t nqd = 0, nqn = 0;
     int locked = 0, pick;
     struct fleet_sandbox sb;
+    struct fleet_term *empty_row = NULL;
 
     memset(&job, 0, sizeof(job));
     ans->content_type = "text/plain";
@@ -1665,6 +1720,9 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
         }
     }
 
+    if (job.form == FORM_SELECT && implicit_group_row(rq, job.vars, job.nvars, &empty_row))
+        job.empty_row = empty_row;
+
     /* Content negotiation. */
     if (job.form == FORM_SELECT || job.form == FORM_ASK) {
         pick = fleet_conneg_pick(q->accept, table_offers, 4);
@@ -1744,6 +1802,7 @@ out:
     free(qn);
     fleet_sparql_strv_free(job.describe_iris);
     fleet_sparql_strv_free(job.vars);
+    free(empty_row);
     fleet_buf_free(&fixed);
     fleet_buf_free(&select);
     if (rc != FLEET_OK) {

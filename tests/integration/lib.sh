@@ -51,10 +51,11 @@ tf_setup() {
     } >"$TF_DIR/tinyfleetd.conf"
 }
 
-# tf_start: starts the daemon and waits up to 20 s for its port file.
+# tf_start: starts the daemon and waits up to 20 s for its port file. TINYFLEETD_WRAPPER, if
+# set, is put in front of the command (e.g. valgrind).
 tf_start() {
     rm -f "$TF_DIR/port"
-    "$TINYFLEETD" -c "$TF_DIR/tinyfleetd.conf" -l 127.0.0.1:0 -d "$TF_DIR/state" \
+    ${TINYFLEETD_WRAPPER:-} "$TINYFLEETD" -c "$TF_DIR/tinyfleetd.conf" -l 127.0.0.1:0 -d "$TF_DIR/state" \
         --port-file "$TF_DIR/port" >>"$TF_DIR/daemon.log" 2>&1 &
     TF_PID=$!
     local i

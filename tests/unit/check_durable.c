@@ -1060,6 +1060,12 @@ static void crash_writer(const char *dir, int report)
 
 START_TEST(test_crash_consistency)
 {
+    /* Under valgrind every fork is slowed down a hundredfold and the kill lands at arbitrary
+     * points of valgrind's own start-up: the test would measure valgrind, not the journal. */
+    if (getenv("FLEET_UNDER_VALGRIND")) {
+        fprintf(stderr, "test_crash_consistency: skipped under valgrind\n");
+        return;
+    }
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
     srand(seed);
     for (int round = 0; round < 20; round++) {
