@@ -2018,3 +2018,88 @@ out:
     lex_free(&lx);
     return rc;
 }
+
+/* ---- template parameters ------------------------------------------------------------------- */
+
+/* Writes t as a SPARQL term. IRIs are refused if they hold a character IRIREF excludes;
+ * literals are escaped so that no value can end the string early. */
+static enum fleet_err put_term(struct fleet_buf *b, const struct fleet_term *t, char *err,
+                               size_t errlen)
+{
+    switch (t->kind) {
+    case FLEET_TERM_IRI:
+        for (const unsigned char *p = (const unsigned char *)t->value; *p; p++)
+            if (*p <= 0x20 || strchr("<>\"{}|^`\\", *p)) {
+                set_err(err, errlen, "not a valid IRI: contains byte 0x%02x", *p);
+                return FLEET_ERR_INVAL;
+            }
+        fleet_buf_putc(b, '<');
+        fleet_buf_puts(b, t->value);
+        fleet_buf_putc(b, '>');
+        break;
+    case FLEET_TERM_LITERAL:
+        fleet_buf_putc(b, '"');
+        for (const char *p = t->value; *p; p++) {
+            switch (*p) {
+            case '"': fleet_buf_puts(b, "\\\""); break;
+            case '\\': fleet_buf_puts(b, "\\\\"); break;
+            case '\n': fleet_buf_puts(b, "\\n"); break;
+            case '\r': fleet_buf_puts(b, "\\r"); break;
+            case '\t': fleet_buf_puts(b, "\\t"); break;
+            default: fleet_buf_putc(b, *p); break;
+            }
+        }
+        fleet_buf_putc(b, '"');
+        if (t->lang && t->lang[0]) {
+            for (const char *p = t->lang; *p; p++)
+                if (!is_alnum((unsigned char)*p) && *p != '-') {
+                    set_err(err, errlen, "not a valid language tag");
+                    return FLEET_ERR_INVAL;
+                }
+            fleet_buf_printf(b, "@%s", t->lang);
+        } else if (t->datatype) {
+            struct fleet_term dt = {FLEET_TERM_IRI, t->datatype, NULL, NULL};
+            fleet_buf_puts(b, "^^");
+            return put_term(b, &dt, err, errlen);
+        }
+        break;
+    default:
+        set_err(err, errlen, "a parameter must be an IRI or a literal");
+        return FLEET_ERR_INVAL;
+    }
+    return FLEET_OK;
+}
+
+enum fleet_err fleet_sparql_bind(const char *tpl, const char *const *names,
+                                 const struct fleet_term *values, size_t n, struct fleet_buf *out,
+                                 char *err, size_t errlen)
+{
+    struct lexed lx = {0};
+    size_t copied = 0, len = strlen(tpl);
+    enum fleet_err rc = lex(tpl, len, &lx, err, errlen);
+    if (rc != FLEET_OK)
+        return rc;
+    for (size_t i = 0; i < lx.n && rc == FLEET_OK; i++) {
+        const struct tok *t = &lx.t[i];
+        if (t->type != TK_VAR || tpl[t->start] != '$')
+            continue;
+        size_t k;
+        for (k = 0; k < n; k++)
+            if (strlen(names[k]) == t->len - 1 && memcmp(names[k], tpl + t->start + 1, t->len - 1) == 0)
+                break;
+        if (k == n) {
+            set_err(err, errlen, "template parameter %.*s has no value", (int)t->len, tpl + t->start);
+            rc = FLEET_ERR_INVAL;
+            break;
+        }
+        fleet_buf_append(out, tpl + copied, t->start - copied);
+        rc = put_term(out, &values[k], err, errlen);
+        copied = t->start + t->len;
+    }
+    if (rc == FLEET_OK)
+        fleet_buf_append(out, tpl + copied, len - copied);
+    if (rc == FLEET_OK && out->oom)
+        rc = FLEET_ERR_NOMEM;
+    lex_free(&lx);
+    return rc;
+}

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "term.h"
 
 /* Bits for what a query or update uses that needs special handling. */
 enum fleet_sparql_feature {
@@ -97,5 +98,13 @@ struct fleet_update_op {
 enum fleet_err fleet_sparql_split_update(const char *update, struct fleet_update_op **ops,
                                          size_t *nops, char *err, size_t errlen);
 void fleet_update_ops_free(struct fleet_update_op *ops, size_t nops);
+
+/* Fills a query template: every `$name` variable whose name is in names[0..n) is replaced by
+ * values[k] written as a SPARQL term (IRIs checked for characters IRIREF excludes, literals
+ * escaped), so a parameter can never change the query's structure. A `$name` without a value
+ * is an error (FLEET_ERR_INVAL naming it); `?name` variables are left alone. Appends to out. */
+enum fleet_err fleet_sparql_bind(const char *tpl, const char *const *names,
+                                 const struct fleet_term *values, size_t n, struct fleet_buf *out,
+                                 char *err, size_t errlen);
 
 #endif

@@ -36,6 +36,9 @@ static const char ERR_MARK[] = "\n\0FLEET-ERROR:";
 
 /* The dataset of the query being evaluated (set only inside a query child). */
 struct view {
+    int no_graphs;    /* the query has no GRAPH pattern: offer rasqal no named graphs (librdf
+                         turns each into a rasqal data graph on every query, which costs time in
+                         proportion to the number of graphs) */
     int active;       /* 0: default graph = union of all graphs, named = all named graphs */
     fleet_tid *dflt;  /* graphs merged into the default graph */
     size_t n_dflt;
@@ -528,7 +531,12 @@ static librdf_iterator *fs_get_contexts(librdf_storage *storage)
     if (!g)
         return NULL;
     g->st = st;
-    g->n = fleet_qs_graphs(st->qs, &g->ids);
+    if (st->view.no_graphs) {
+        g->ids = NULL;
+        g->n = 0;
+    } else {
+        g->n = fleet_qs_graphs(st->qs, &g->ids);
+    }
     if (g->n < 0) {
         free(g);
         return NULL;
@@ -627,7 +635,7 @@ static const char *const well_known_prefixes[][2] = {
     {"rdfs", "http://www.w3.org/2000/01/rdf-schema#"},
     {"xsd", "http://www.w3.org/2001/XMLSchema#"},
     {"owl", "http://www.w3.org/2002/07/owl#"},
-    {"schema", "http://schema.org/"},
+    {"schema", "https://schema.org/"},
     {"nnet", "http://tinyml-schema.org/networkschema#"},
     {"s3n", "http://w3id.org/s3n/"},
     {"ssn", "http://www.w3.org/ns/ssn/"},
@@ -1076,6 +1084,26 @@ enum fleet_err fleet_store_graph_get(struct fleet_store *st, const char *graph,
 /* ---- SPARQL queries ------------------------------------------------------------------------ */
 
 static const char *skip_lexeme(const char *p, const char *end);
+
+/* 1 if text holds the keyword GRAPH outside strings, IRIs and comments. */
+static int mentions_graph(const char *text)
+{
+    const char *p = text, *end = text + strlen(text);
+    while (p < end) {
+        const char *q = skip_lexeme(p, end);
+        if (q != p) {
+            p = q;
+            continue;
+        }
+        if ((*p == 'g' || *p == 'G') && strncasecmp(p, "GRAPH", 5) == 0 &&
+            (p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == ':' ||
+                            p[-1] == '?' || p[-1] == '$')) &&
+            !(isalnum((unsigned char)p[5]) || p[5] == '_' || p[5] == ':'))
+            return 1;
+        p++;
+    }
+    return 0;
+}
 
 /* rasqal 0.9.33 cannot parse FILTER NOT EXISTS. When it is the last element of its group it
  * means exactly OPTIONAL { P BIND(true AS ?m) } FILTER(!BOUND(?m)): a solution survives iff P
@@ -1780,6 +1808,8 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
     job.text = fixed.data;
     job.base = q->base_uri;
     job.max_rows = q->max_rows;
+    job.view.no_graphs = !mentions_graph(fixed.data) &&
+                         !(job.describe_select && mentions_graph(job.describe_select));
     rc = fleet_sandbox_start(&sb, query_child, &job);
     pthread_mutex_unlock(&st->lock);
     locked = 0;
@@ -2218,6 +2248,7 @@ static enum fleet_err upd_modify(struct upd *c, const char *prologue, const char
         goto out;
     }
     fleet_buf_printf(&qtext, "%s\nSELECT * WHERE %s", prologue ? prologue : "", where);
+    v.no_graphs = !mentions_graph(where);
     if (qtext.oom) {
         rc = FLEET_ERR_NOMEM;
         goto out;
@@ -2749,4 +2780,153 @@ out:
     fleet_buf_free(&ans->body);
     fleet_update_ops_free(ops, nops);
     return rc;
+}
+
+/* ---- direct access for the registries ------------------------------------------------------ */
+
+enum fleet_err fleet_store_commit(struct fleet_store *st, const struct fleet_txn *txn)
+{
+    enum fleet_err rc;
+    pthread_mutex_lock(&write_lock);
+    pthread_mutex_lock(&st->lock);
+    rc = fleet_durable_commit(st->dur, st->qs, txn);
+    if (rc == FLEET_OK)
+        st->generation++;
+    pthread_mutex_unlock(&st->lock);
+    pthread_mutex_unlock(&write_lock);
+    return rc;
+}
+
+void fleet_strv_free(char **v)
+{
+    for (char **p = v; p && *p; p++)
+        free(*p);
+    free(v);
+}
+
+static int strp_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+long fleet_store_ontology_subjects(struct fleet_store *st, const char *predicate,
+                                   const char *object, char ***out)
+{
+    long n = 0, cap = 16;
+    char **v = calloc((size_t)cap + 1, sizeof(*v));
+    *out = NULL;
+    if (!v)
+        return -1;
+    pthread_mutex_lock(&st->lock);
+    fleet_tid pat[4] = {0, iri_tid(st, predicate), iri_tid(st, object), st->onto_g}, q[4];
+    struct fleet_qs_iter it;
+    if (pat[1] && pat[2] && pat[3]) {
+        fleet_qs_find(st->qs, pat, &it);
+        while (fleet_qs_next(&it, q)) {
+            struct fleet_term t;
+            if (fleet_qs_term(st->qs, q[0], &t) != FLEET_OK || t.kind != FLEET_TERM_IRI)
+                continue;
+            if (n == cap) {
+                char **nv = realloc(v, ((size_t)cap * 2 + 1) * sizeof(*v));
+                if (!nv) {
+                    n = -1;
+                    break;
+                }
+                v = nv;
+                cap *= 2;
+            }
+            if (!(v[n] = strdup(t.value))) {
+                n = -1;
+                break;
+            }
+            v[++n] = NULL;
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (n < 0) {
+        fleet_strv_free(v);
+        return -1;
+    }
+    qsort(v, (size_t)n, sizeof(*v), strp_cmp);
+    *out = v;
+    return n;
+}
+
+char *fleet_store_literal(struct fleet_store *st, const char *graph, const char *subject,
+                          const char *predicate)
+{
+    char *value = NULL;
+    pthread_mutex_lock(&st->lock);
+    fleet_tid pat[4] = {iri_tid(st, subject), iri_tid(st, predicate), 0,
+                        graph ? iri_tid(st, graph) : FLEET_QS_ANY_GRAPH},
+              q[4];
+    struct fleet_qs_iter it;
+    if (pat[0] && pat[1] && pat[3]) {
+        fleet_qs_find(st->qs, pat, &it);
+        while (!value && fleet_qs_next(&it, q)) {
+            struct fleet_term t;
+            if (fleet_qs_term(st->qs, q[2], &t) == FLEET_OK && t.kind == FLEET_TERM_LITERAL)
+                value = strdup(t.value);
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    return value;
+}
+
+uint64_t fleet_store_generation(struct fleet_store *st)
+{
+    pthread_mutex_lock(&st->lock);
+    uint64_t g = st->generation;
+    pthread_mutex_unlock(&st->lock);
+    return g;
+}
+
+char **fleet_store_ontology_codes(struct fleet_store *st, const char *predicate, size_t n)
+{
+    char **v = calloc(n ? n : 1, sizeof(*v));
+    if (!v)
+        return NULL;
+    pthread_mutex_lock(&st->lock);
+    fleet_tid pat[4] = {0, iri_tid(st, predicate), 0, st->onto_g}, q[4];
+    struct fleet_qs_iter it;
+    if (pat[1] && pat[3]) {
+        fleet_qs_find(st->qs, pat, &it);
+        while (fleet_qs_next(&it, q)) {
+            struct fleet_term s, o;
+            char *end;
+            if (fleet_qs_term(st->qs, q[0], &s) != FLEET_OK || s.kind != FLEET_TERM_IRI ||
+                fleet_qs_term(st->qs, q[2], &o) != FLEET_OK || o.kind != FLEET_TERM_LITERAL)
+                continue;
+            long code = strtol(o.value, &end, 10);
+            if (*end || code < 0 || (size_t)code >= n || v[code])
+                continue;
+            v[code] = strdup(s.value);
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    return v;
+}
+
+void fleet_strv_free_n(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+int fleet_store_has_literal(struct fleet_store *st, const char *predicate, const char *value)
+{
+    struct fleet_term t = {FLEET_TERM_LITERAL, value, NULL, NULL};
+    int found = 0;
+    pthread_mutex_lock(&st->lock);
+    fleet_tid pat[4] = {0, iri_tid(st, predicate), fleet_qs_lookup(st->qs, &t),
+                        FLEET_QS_ANY_GRAPH},
+              q[4];
+    struct fleet_qs_iter it;
+    if (pat[1] && pat[2]) {
+        fleet_qs_find(st->qs, pat, &it);
+        found = fleet_qs_next(&it, q);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return found;
 }

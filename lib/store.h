@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "durable.h"
 #include "err.h"
 
 #define FLEET_ONTOLOGY_GRAPH "https://tinyfleet.dev/graph/ontology"
@@ -128,5 +129,34 @@ enum fleet_err fleet_store_graph_load(struct fleet_store *st, const char *graph,
                                       char *err, size_t errlen);
 /* Empties and removes a graph. FLEET_ERR_NOTFOUND if it held nothing. */
 enum fleet_err fleet_store_graph_delete(struct fleet_store *st, const char *graph);
+
+/* ---- direct access for the registries ---------------------------------------------------- */
+
+/* Commits txn durably (all or nothing) and bumps the generation. Changes to the ontology graph
+ * are the caller's to avoid: the registries only write their own graphs. */
+enum fleet_err fleet_store_commit(struct fleet_store *st, const struct fleet_txn *txn);
+
+/* IRIs s with (s, predicate, object) in the ontology graph, sorted; *out is a new
+ * NULL-terminated array of new strings (free with fleet_strv_free). Returns the count or -1. */
+long fleet_store_ontology_subjects(struct fleet_store *st, const char *predicate,
+                                   const char *object, char ***out);
+void fleet_strv_free(char **v);
+
+/* For ontology terms tagged with an integer code (e.g. fleet:tfliteBuiltinOperator 3): a new
+ * array of n strings where [code] is the IRI tagged with code (new) or NULL; codes outside
+ * [0, n) are ignored. Free with fleet_strv_free_n. */
+char **fleet_store_ontology_codes(struct fleet_store *st, const char *predicate, size_t n);
+void fleet_strv_free_n(char **v, size_t n);
+
+/* The lexical form of the first literal object of (subject, predicate, ?) in graph, as a new
+ * string, or NULL if there is none. */
+char *fleet_store_literal(struct fleet_store *st, const char *graph, const char *subject,
+                          const char *predicate);
+
+/* 1 if some graph holds (?, predicate, "value") with a plain literal value. */
+int fleet_store_has_literal(struct fleet_store *st, const char *predicate, const char *value);
+
+/* The store's generation: bumped by every committed write. */
+uint64_t fleet_store_generation(struct fleet_store *st);
 
 #endif

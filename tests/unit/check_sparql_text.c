@@ -937,6 +937,43 @@ START_TEST(test_prefixed_name_edges)
 }
 END_TEST
 
+
+START_TEST(test_bind_parameters)
+{
+    static const char *names[] = {"cat", "q", "max"};
+    struct fleet_term vals[3] = {
+        {FLEET_TERM_IRI, "http://tinyml-schema.org/networkschema#Classification", NULL, NULL},
+        {FLEET_TERM_LITERAL, "x\") } ; DROP ALL ; # \\ \n", NULL, NULL},
+        {FLEET_TERM_LITERAL, "128", NULL, "http://www.w3.org/2001/XMLSchema#integer"}};
+    struct fleet_buf out = FLEET_BUF_INIT;
+    char err[256] = "";
+    const char *tpl = "SELECT ?m WHERE { ?m ?p $cat . FILTER(CONTAINS(?n, $q) && ?r <= $max) "
+                      "# $cat in a comment\n FILTER(?s != \"$cat\") }";
+    ck_assert_int_eq(fleet_sparql_bind(tpl, names, vals, 3, &out, err, sizeof(err)), FLEET_OK);
+    ck_assert_str_eq(out.data,
+                     "SELECT ?m WHERE { ?m ?p <http://tinyml-schema.org/networkschema#Classification> "
+                     ". FILTER(CONTAINS(?n, \"x\\\") } ; DROP ALL ; # \\\\ \\n\") && ?r <= "
+                     "\"128\"^^<http://www.w3.org/2001/XMLSchema#integer>) # $cat in a comment\n "
+                     "FILTER(?s != \"$cat\") }");
+    /* The bound query still lexes as one query with the hostile text inside one string. */
+    unsigned feats = 0;
+    struct fleet_buf fixed = FLEET_BUF_INIT;
+    ck_assert_int_eq(fleet_sparql_fix_query(out.data, &fixed, &feats, err, sizeof(err)), FLEET_OK);
+    fleet_buf_free(&fixed);
+    fleet_buf_free(&out);
+
+    struct fleet_term bad = {FLEET_TERM_IRI, "http://x> } DROP ALL <http://y", NULL, NULL};
+    ck_assert_int_eq(fleet_sparql_bind("ASK { $cat ?p ?o }", names, &bad, 1, &out, err, sizeof(err)),
+                     FLEET_ERR_INVAL);
+    fleet_buf_free(&out);
+    ck_assert_int_eq(fleet_sparql_bind("ASK { $other ?p ?o }", names, vals, 3, &out, err,
+                                       sizeof(err)),
+                     FLEET_ERR_INVAL);
+    ck_assert_ptr_nonnull(strstr(err, "$other"));
+    fleet_buf_free(&out);
+}
+END_TEST
+
 static Suite *sparql_text_suite(void)
 {
     Suite *s = suite_create("sparql_text");
@@ -997,6 +1034,7 @@ static Suite *sparql_text_suite(void)
     tcase_add_test(tc, test_other_token_errors);
     tcase_add_test(tc, test_less_than_is_not_an_iri);
     tcase_add_test(tc, test_prefixed_name_edges);
+    tcase_add_test(tc, test_bind_parameters);
     suite_add_tcase(s, tc);
     return s;
 }
