@@ -11,5 +11,5 @@ $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends \
     build-essential autoconf automake libtool pkg-config \
     librdf0-dev librasqal3-dev libraptor2-dev libmicrohttpd-dev libjansson-dev \
-    libcurl4-gnutls-dev check python3 curl ca-certificates \
+    libcurl4-gnutls-dev nettle-dev check python3 curl ca-certificates \
     valgrind clang libclang-rt-14-dev

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #endif
 #include "config.h"
+#include "arena.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -196,6 +197,16 @@ static int parse_listen(const struct key *k, const char *value, void *field, cha
 
 /* "*" or "scheme://host[:port]": the value goes verbatim into Access-Control-Allow-Origin, and a
  * browser only matches a bare origin (no path, no trailing slash). */
+static int parse_arena_profile(const struct key *k, const char *value, void *field, char *msg,
+                               size_t msglen)
+{
+    if (!fleet_arena_profile_known(value)) {
+        set_err(msg, msglen, "unknown arena profile \"%s\"", value);
+        return -1;
+    }
+    return parse_string(k, value, field, msg, msglen);
+}
+
 static int parse_origin(const struct key *k, const char *value, void *field, char *msg,
                         size_t msglen)
 {
@@ -363,6 +374,9 @@ static const struct key keys[] = {
     {"port_file", parse_string, F(port_file), 0, 0, "a file name"},
     {"token_file", parse_string, F(token_file), 0, 0, "a file name"},
     {"ontology_dir", parse_string, F(ontology_dir), 0, 0, "a directory"},
+    {"sparql_dir", parse_string, F(sparql_dir), 0, 0, "a directory"},
+    {"arena_profile", parse_arena_profile, F(arena_profile), 0, 0,
+     "tflm-2020-ilp32 or tflm-2020-x86_64"},
     {"cors_origin", parse_origin, F(cors_origin), 0, 0,
      "\"*\" or an origin such as https://example.org"},
     {"require_read_token", parse_bool, F(require_read_token), 0, 1,
@@ -412,6 +426,8 @@ void fleet_config_defaults(struct fleet_config *cfg)
     snprintf(cfg->listen, sizeof(cfg->listen), "%s", "127.0.0.1:8080");
     snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", "/var/lib/tinyfleet");
     snprintf(cfg->ontology_dir, sizeof(cfg->ontology_dir), "%s", PKGDATADIR "/ontology");
+    snprintf(cfg->sparql_dir, sizeof(cfg->sparql_dir), "%s", PKGDATADIR "/sparql");
+    snprintf(cfg->arena_profile, sizeof(cfg->arena_profile), "%s", FLEET_ARENA_PROFILE_ILP32);
     cfg->require_read_token = 0;
     cfg->allow_service = 0;
     cfg->query_timeout_ms = 10000;

@@ -16,6 +16,8 @@ struct fleet_config {
     char port_file[FLEET_PATH_MAX];  /* "" = none */
     char token_file[FLEET_PATH_MAX]; /* "" = no tokens: every write is refused */
     char ontology_dir[FLEET_PATH_MAX]; /* default PKGDATADIR "/ontology" */
+    char sparql_dir[FLEET_PATH_MAX];   /* query templates; default PKGDATADIR "/sparql" */
+    char arena_profile[64];    /* default arena profile for RAM needs; default tflm-2020-ilp32 */
     char cors_origin[512];     /* "" = no CORS headers; "*" or an origin */
     int require_read_token;    /* yes|no, default no */
     int allow_service;         /* sparql_service yes|no, default no (SERVICE is an SSRF hole) */

@@ -182,8 +182,35 @@ static const char *status_title(int status)
     return "Error";
 }
 
+int fleet_respond_fd(struct fleet_req *req, int status, const char *content_type, int fd,
+                     uint64_t size, const char *const *headers)
+{
+    struct MHD_Response *resp = MHD_create_response_from_fd64(size, fd);
+    if (!resp) {
+        close(fd);
+        return MHD_NO;
+    }
+    if (content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
+        MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    add_common_headers(req, resp);
+    enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    req->responded = 1;
+    req->status = status;
+    req->resp_bytes = (size_t)size;
+    return r;
+}
+
 int fleet_problem(struct fleet_req *req, int status, const char *slug, const char *detail,
                   const char *field)
+{
+    return fleet_problem_ext(req, status, slug, detail, field, NULL);
+}
+
+int fleet_problem_ext(struct fleet_req *req, int status, const char *slug, const char *detail,
+                      const char *field, const char *extra)
 {
     struct fleet_buf b = FLEET_BUF_INIT;
     fleet_buf_printf(&b, "{\"type\":\"https://tinyfleet.dev/problems/%s\",\"title\":\"%s\","
@@ -198,6 +225,10 @@ int fleet_problem(struct fleet_req *req, int status, const char *slug, const cha
         fleet_buf_puts(&b, ",\"field\":\"");
         json_escape(&b, field);
         fleet_buf_putc(&b, '"');
+    }
+    if (extra && extra[0]) {
+        fleet_buf_putc(&b, ',');
+        fleet_buf_puts(&b, extra);
     }
     fleet_buf_puts(&b, ",\"instance\":\"");
     json_escape(&b, req->path ? req->path : "");

@@ -13,7 +13,9 @@
 #include "buf.h"
 #include "config.h"
 #include "err.h"
+#include "model_graph.h"
 #include "store.h"
+#include "templates.h"
 
 struct MHD_Connection;
 struct MHD_Daemon;
@@ -28,6 +30,9 @@ struct fleet_daemon {
     struct MHD_Daemon *mhd;
     unsigned port;
     char tmp_dir[FLEET_PATH_MAX]; /* uploads are spooled here */
+    char models_dir[FLEET_PATH_MAX]; /* the uploaded .tflite files, by sha256 (blobs.h) */
+    struct fleet_vocab vocab;      /* closed lists and code tables from the ontology */
+    struct fleet_templates *templates; /* sparql/<name>.rq */
 };
 
 enum fleet_body_mode {
@@ -96,10 +101,17 @@ int fleet_respond(struct fleet_req *req, int status, const char *content_type, c
 /* Queues a response taking ownership of body (malloc'd). */
 int fleet_respond_steal(struct fleet_req *req, int status, const char *content_type, char *body,
                         size_t len, const char *const *headers);
+/* Queues a response that streams size bytes of the open file fd (the response takes fd). */
+int fleet_respond_fd(struct fleet_req *req, int status, const char *content_type, int fd,
+                     uint64_t size, const char *const *headers);
 /* RFC 7807 application/problem+json: type slug, title from the status, detail, and the name of
  * the offending field or parameter (NULL if none). */
 int fleet_problem(struct fleet_req *req, int status, const char *slug, const char *detail,
                   const char *field);
+/* The same with extra members: extra is a JSON object text without braces (e.g.
+ * "\"id\":\"abc\""), appended verbatim, or NULL. */
+int fleet_problem_ext(struct fleet_req *req, int status, const char *slug, const char *detail,
+                      const char *field, const char *extra);
 /* Maps a library error to an HTTP status. */
 int fleet_http_status(enum fleet_err err);
 

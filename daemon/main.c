@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "blobs.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
@@ -179,6 +180,22 @@ int main(int argc, char **argv)
         fleet_log(FLEET_LOG_ERR, "%s: %s", d.tmp_dir, strerror(errno));
         goto out;
     }
+    if (snprintf(d.models_dir, sizeof(d.models_dir), "%s/models", d.cfg.state_dir) >=
+            (int)sizeof(d.models_dir) ||
+        fleet_blobs_init(d.models_dir) != FLEET_OK) {
+        fleet_log(FLEET_LOG_ERR, "cannot create the models directory under %s", d.cfg.state_dir);
+        goto out;
+    }
+    if (fleet_vocab_load(d.store, &d.vocab, err, sizeof(err)) != FLEET_OK) {
+        fleet_log(FLEET_LOG_ERR, "%s", err);
+        goto out;
+    }
+    static const char *const required_templates[] = {"models-list", NULL};
+    if (fleet_templates_load(d.cfg.sparql_dir, required_templates, &d.templates, err,
+                             sizeof(err)) != FLEET_OK) {
+        fleet_log(FLEET_LOG_ERR, "%s (check sparql_dir)", err);
+        goto out;
+    }
     if (fleet_http_start(&d, err, sizeof(err)) != 0) {
         fleet_log(FLEET_LOG_ERR, "%s", err);
         goto out;
@@ -208,6 +225,8 @@ int main(int argc, char **argv)
     status = 0;
 out:
     fleet_http_stop(&d, d.cfg.shutdown_timeout_ms);
+    fleet_templates_free(d.templates);
+    fleet_vocab_free(&d.vocab);
     fleet_store_close(d.store);
     if (status == 0 && d.cfg.port_file[0])
         unlink(d.cfg.port_file);

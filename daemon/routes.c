@@ -10,6 +10,8 @@ const struct fleet_route fleet_routes[] = {
      fleet_route_sparql},
     {"/data", 0, "GET HEAD PUT POST DELETE OPTIONS", FLEET_BODY_FILE, FLEET_SCOPE_READ,
      FLEET_SCOPE_WRITE, fleet_route_data},
+    {"/api/v1/models", 1, "GET HEAD POST DELETE OPTIONS", FLEET_BODY_FILE, FLEET_SCOPE_READ,
+     FLEET_SCOPE_WRITE, fleet_route_models},
 };
 
 const size_t fleet_nroutes = sizeof(fleet_routes) / sizeof(fleet_routes[0]);

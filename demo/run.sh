@@ -18,6 +18,7 @@ listen 127.0.0.1:8080
 state_dir $state
 token_file $state/tokens
 ontology_dir $src/ontology
+sparql_dir $src/sparql
 cors_origin *
 CONF
 rm -f "$state/port"

@@ -43,6 +43,7 @@ tf_setup() {
         echo "token_file $TF_DIR/tokens"
         if [ -n "${TOP_SRCDIR:-}" ]; then
             echo "ontology_dir $TOP_SRCDIR/ontology"
+            echo "sparql_dir $TOP_SRCDIR/sparql"
         fi
         echo "shutdown_timeout 5"
         for line in "$@"; do
