@@ -126,7 +126,8 @@ wait_exit() {
     { wait "$pid"; } 2>/dev/null || true # also silences bash's "Killed" job notice
 }
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
 }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
@@ -138,6 +139,8 @@ if [ -z "$TFD" ]; then
     done
 fi
 if [ -z "$TFD" ]; then
+    [ ! -f "$SRC/config.status" ] ||
+        die "$SRC is configured in-tree: build there (make) or pass --tinyfleetd PATH"
     log "no tinyfleetd binary found: building one in $WORK/build"
     [ -x "$SRC/configure" ] || (cd "$SRC" && autoreconf -fi >/dev/null)
     mkdir -p "$WORK/build"
@@ -151,11 +154,15 @@ TFD=$(cd "$(dirname "$TFD")" && pwd)/$(basename "$TFD")
 # ---------------------------------------------------------------- data
 log "generating $TRIPLES triples"
 python3 "$HERE/gen_triples.py" --triples "$TRIPLES" --out "$WORK/data" 2>"$WORK/gen.log"
-meta() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/data/meta.json" "$1"; }
+meta() {
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+        "$WORK/data/meta.json" "$1"
+}
 BOARDS=$(meta boards)
 CASE1_EXPECT=$(meta case1_boards)
 NQ_FILES=("$WORK"/data/nq/*.nq)
-log "$BOARDS boards, $(meta models) models, $(meta graphs) graphs, ${#NQ_FILES[@]} N-Quads files, $(du -sh "$WORK/data/nq" | cut -f1)"
+log "$BOARDS boards, $(meta models) models, $(meta graphs) graphs," \
+    "${#NQ_FILES[@]} N-Quads files, $(du -sh "$WORK/data/nq" | cut -f1)"
 
 LOOKUP_IRI=$(printf 'http://bench.tinyfleet.dev/board/%06d' $(((BOARDS + 1) / 2)))
 Q_LOOKUP="SELECT ?p ?o WHERE { <$LOOKUP_IRI> ?p ?o }"
@@ -165,7 +172,9 @@ CASE1_RQ=/work/shared/tinyml-kg/queries/case1-devices-for-model.rq
 [ -f "$CASE1_RQ" ] || die "case1-devices-for-model.rq not found (../shared/tinyml-kg/queries)"
 Q_CASE1=$(cat "$CASE1_RQ")
 QNAMES=(lookup scan case1)
-urlenc() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.stdin.read(), safe=""))'; }
+urlenc() {
+    python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.stdin.read(), safe=""))'
+}
 declare -A QENC
 QENC[lookup]=$(printf '%s' "$Q_LOOKUP" | urlenc)
 QENC[scan]=$(printf '%s' "$Q_SCAN" | urlenc)
@@ -221,7 +230,10 @@ run_wrk() {
     R[$side.$q.p99]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
     R[$side.$q.non2xx]=$(awk '/Non-2xx/ { print $NF }' "$out")
     R[$side.$q.sockerr]=$(awk '/Socket errors/ { sub(/.*errors: /, ""); print }' "$out")
-    log "$side $q: ${R[$side.$q.rps]} req/s (${R[$side.$q.n]} in ${d} s), p50 ${R[$side.$q.p50]} ms, p99 ${R[$side.$q.p99]} ms${R[$side.$q.non2xx]:+, non-2xx ${R[$side.$q.non2xx]}}${R[$side.$q.sockerr]:+, socket errors ${R[$side.$q.sockerr]}}"
+    local k=$side.$q
+    log "$k: ${R[$k.rps]} req/s (${R[$k.n]} in ${d} s), p50 ${R[$k.p50]} ms," \
+        "p99 ${R[$k.p99]} ms${R[$k.non2xx]:+, non-2xx ${R[$k.non2xx]}}" \
+        "${R[$k.sockerr]:+, socket errors ${R[$k.sockerr]}}"
 }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -249,6 +261,7 @@ tf_start() {
     "$TFD" -l 127.0.0.1:0 -d "$TF/state" --port-file "$TF/port" -c "$TF/tinyfleetd.conf" \
         >>"$TF/daemon.log" 2>&1 &
     TF_PID=$!
+    disown "$TF_PID" # no "Killed" job notice after kill -9; we poll with kill -0
     PIDS+=("$TF_PID")
 }
 tf_port_ready() {
@@ -256,7 +269,10 @@ tf_port_ready() {
     [ -s "$TF/port" ] || return 1
     TF_URL=http://127.0.0.1:$(cat "$TF/port")
 }
-tf_triples() { curl -s --max-time 5 "$TF_URL/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["triples"])' 2>/dev/null; }
+tf_triples() {
+    curl -s --max-time 5 "$TF_URL/healthz" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["triples"])' 2>/dev/null
+}
 tf_has() {
     tf_port_ready || return 1
     [ "$(tf_triples)" = "$1" ]
@@ -285,7 +301,9 @@ t1=$(now)
 bad=$(grep -cv '^2' "$TF/upload.codes" || true)
 if [ "$bad" != 0 ]; then
     log "tinyfleetd: $bad uploads failed:"
-    for f in "${NQ_FILES[@]}"; do grep -q '"status"' "$f.resp" 2>/dev/null && log "  $f: $(head -c 300 "$f.resp")"; done
+    for f in "${NQ_FILES[@]}"; do
+        grep -q '"status"' "$f.resp" 2>/dev/null && log "  $f: $(head -c 300 "$f.resp")"
+    done
 fi
 R[tf.load_s]=$(secs "$t0" "$t1")
 R[tf.loaded]=$(($(tf_triples) - TF_BASE))
@@ -294,7 +312,8 @@ log "tinyfleetd: ${R[tf.loaded]} triples in ${R[tf.load_s]} s"
 R[tf.rss_kb]=$(rss_kb "$TF_PID")
 R[tf.hwm_kb]=$(hwm_kb "$TF_PID")
 R[tf.disk]=$(du -sh "$TF/state" | cut -f1)
-log "tinyfleetd: VmRSS ${R[tf.rss_kb]} kB (peak ${R[tf.hwm_kb]} kB); state dir ${R[tf.disk]}: $(ls "$TF/state" | tr '\n' ' ')"
+log "tinyfleetd: VmRSS ${R[tf.rss_kb]} kB (peak ${R[tf.hwm_kb]} kB);" \
+    "state dir ${R[tf.disk]}: $(ls "$TF/state" | tr '\n' ' ')"
 
 log "tinyfleetd: kill -9, restart from the journal"
 kill -KILL "$TF_PID"
@@ -319,7 +338,8 @@ wait_for tf_has "$TF_FULL" || die "tinyfleetd did not come back with $TF_FULL tr
 t1=$(now)
 R[tf.start_clean]=$(secs "$t0" "$t1")
 R[tf.rss2_kb]=$(rss_kb "$TF_PID")
-log "tinyfleetd: stop took ${R[tf.stop_s]} s; ready after ${R[tf.start_clean]} s (state: ${R[tf.clean_files]}); VmRSS ${R[tf.rss2_kb]} kB"
+log "tinyfleetd: stop took ${R[tf.stop_s]} s; ready after ${R[tf.start_clean]} s" \
+    "(state: ${R[tf.clean_files]}); VmRSS ${R[tf.rss2_kb]} kB"
 
 for q in "${QNAMES[@]}"; do check_query tf "$TF_URL" "$q"; done
 for q in "${QNAMES[@]}"; do run_wrk tf "$TF_URL" "$q"; done
@@ -423,27 +443,30 @@ VT_PID=
 vt_start() {
     (cd "$VT/db" && exec virtuoso-t -f +configfile "$VT/virtuoso.ini") >>"$VT/stdout.log" 2>&1 &
     VT_PID=$!
+    disown "$VT_PID"
     PIDS+=("$VT_PID")
 }
 isql() { # SQL...: runs statements through isql-vt
     timeout "$WAIT_MAX" isql-vt "127.0.0.1:$VT_SQL" dba dba "exec=$*" 2>&1
 }
 vt_isql_ready() {
-    kill -0 "$VT_PID" 2>/dev/null || die "virtuoso-t exited; log: $(tail -5 "$VT/db/virtuoso.log" 2>/dev/null)"
+    kill -0 "$VT_PID" 2>/dev/null || die "virtuoso-t exited: $(tail -5 "$VT/db/virtuoso.log")"
     timeout 5 isql-vt "127.0.0.1:$VT_SQL" dba dba "exec=select 1;" >/dev/null 2>&1
 }
 VT_ASK=$(printf 'ASK { <%s> ?p ?o }' "$LOOKUP_IRI" | urlenc)
 vt_sparql_ready() {
-    kill -0 "$VT_PID" 2>/dev/null || die "virtuoso-t exited; log: $(tail -5 "$VT/db/virtuoso.log" 2>/dev/null)"
+    kill -0 "$VT_PID" 2>/dev/null || die "virtuoso-t exited: $(tail -5 "$VT/db/virtuoso.log")"
     curl -s --max-time 5 -H "$ACCEPT" "$VT_URL/sparql?query=$VT_ASK" 2>/dev/null | grep -q true
 }
-vt_quads() { isql "select count(*) from DB.DBA.RDF_QUAD;" | awk '/^[0-9]+ *$/ { print $1; exit }'; }
+vt_quads() { isql "select count(*) from DB.DBA.RDF_QUAD;" | awk '/^[0-9]+ *$/ && !n { n = $1 } END { print n }'; }
 vt_stop() { # clean shutdown (checkpoint) through isql
     isql "shutdown;" >/dev/null || true
     wait_exit "$VT_PID" || die "virtuoso-t did not stop"
 }
 
-log "virtuoso: $(virtuoso-t -? 2>&1 | awk '/^Version/ { print $2; exit }') on 127.0.0.1:$VT_SQL (SQL), :$VT_HTTP (HTTP)"
+VT_VERSION="Virtuoso $( (virtuoso-t -? 2>&1 || true) | awk '/^Version/ && !v { v = $2 } END { print v }')"
+VT_VERSION+=" ($(dpkg-query -W -f '${Version}' virtuoso-opensource-7-bin 2>/dev/null))"
+log "virtuoso: $VT_VERSION on 127.0.0.1:$VT_SQL (SQL), :$VT_HTTP (HTTP)"
 t0=$(now)
 vt_start
 wait_for vt_isql_ready || die "virtuoso-t did not answer isql"
@@ -464,8 +487,9 @@ t1=$(now)
 R[vt.load_s]=$(secs "$t0" "$t1")
 R[vt.loaded]=$(($(vt_quads) - VT_BASE))
 R[vt.load_tps]=$(awk -v n="${R[vt.loaded]}" -v s="${R[vt.load_s]}" 'BEGIN { printf "%.0f", n / s }')
-errs=$(isql "select ll_file, ll_error from DB.DBA.LOAD_LIST where ll_error is not null;" | grep -c '\.nq' || true)
-[ "$errs" = 0 ] || log "virtuoso: $errs files failed to load: $(isql "select ll_file, ll_error from DB.DBA.LOAD_LIST where ll_error is not null;" | head -20)"
+LL_ERRORS="select ll_file, ll_error from DB.DBA.LOAD_LIST where ll_error is not null;"
+errs=$(isql "$LL_ERRORS" | grep -c '\.nq' || true)
+[ "$errs" = 0 ] || log "virtuoso: $errs files failed to load: $(isql "$LL_ERRORS" | head -20)"
 log "virtuoso: ${R[vt.loaded]} quads in ${R[vt.load_s]} s"
 R[vt.rss_kb]=$(rss_kb "$VT_PID")
 R[vt.disk]=$(du -sh "$VT/db" | cut -f1)
@@ -497,16 +521,24 @@ R[vt.rss2_kb]=$(rss_kb "$VT_PID")
 vt_stop
 
 # ================================================================ report
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'
+}
 mb() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 row() { printf '| %-44s | %14s | %14s | %8s |\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
 
 echo
+REV=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -z "$(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null)" ] || REV="$REV (tree modified)"
 echo "foundation benchmark: $TRIPLES triples ($BOARDS boards, $(meta models) models, $(meta graphs) graphs)"
-echo "$(date -u +%F) $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(uname -r); wrk -t$THREADS -c$CONNS -d${DURATION}s; load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$("$TFD" --version 2>&1 | head -1) ($TFD, source $REV); $VT_VERSION"
+RAM=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+echo "$(date -u +%F) $(nproc) cores, $RAM RAM, $(uname -r); wrk -t$THREADS -c$CONNS" \
+    "-d${DURATION}s; load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 printf '| %-44s | %14s | %14s | %8s |\n' "measure" "tinyfleetd" "Virtuoso" "tf/vt"
-printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..16})" "$(printf -- '-%.0s' {1..16})" "$(printf -- '-%.0s' {1..10})"
+dashes() { printf -- '-%.0s' $(seq "$1"); }
+printf '|%s|%s|%s|%s|\n' "$(dashes 46)" "$(dashes 16)" "$(dashes 16)" "$(dashes 10)"
 row "bulk import, s" "${R[tf.load_s]}" "${R[vt.load_s]}"
 row "bulk import, triples/s" "${R[tf.load_tps]}" "${R[vt.load_tps]}"
 row "start-up to ready after clean stop, s" "${R[tf.start_clean]}" "${R[vt.start_clean]}"
@@ -526,13 +558,25 @@ row "RSS after import, bytes/triple" \
     "$(awk -v k="${R[tf.rss_kb]}" -v n="$TRIPLES" 'BEGIN { printf "%.0f", k * 1024 / n }')" \
     "$(awk -v k="${R[vt.rss_kb]}" -v n="$TRIPLES" 'BEGIN { printf "%.0f", k * 1024 / n }')"
 echo
-echo "rows returned (generator expects $CASE1_EXPECT boards for case study 1): lookup tf ${R[tf.lookup.rows]} / vt ${R[vt.lookup.rows]}, scan tf ${R[tf.scan.rows]} / vt ${R[vt.scan.rows]}, case1 tf ${R[tf.case1.rows]} / vt ${R[vt.case1.rows]}"
-echo "first (cold) request, ms: lookup tf ${R[tf.lookup.first_ms]} / vt ${R[vt.lookup.first_ms]}, scan tf ${R[tf.scan.first_ms]} / vt ${R[vt.scan.first_ms]}, case1 tf ${R[tf.case1.first_ms]} / vt ${R[vt.case1.first_ms]}"
+per_query() { # FORMAT KEY...: "q tf X / vt Y" for each query, KEYs filling the %s in FORMAT
+    local fmt=$1 q k
+    shift
+    for q in "${QNAMES[@]}"; do
+        printf ' %s' "$q"
+        for k in "$@"; do printf " $fmt" "${R[tf.$q.$k]}" "${R[vt.$q.$k]}"; done
+        printf ';'
+    done
+}
+echo "rows returned (generator expects $CASE1_EXPECT boards for case study 1):$(per_query 'tf %s / vt %s' rows)"
+echo "first (cold) request, ms:$(per_query 'tf %s / vt %s' first_ms)"
 echo "loaded: tf ${R[tf.loaded]} triples (healthz), vt ${R[vt.loaded]} quads (RDF_QUAD); vt after kill -9: ${R[vt.after_kill9]}"
-echo "tinyfleetd: peak RSS during import $(mb "${R[tf.hwm_kb]}") MB, RSS after snapshot restart $(mb "${R[tf.rss2_kb]}") MB, after wrk $(mb "${R[tf.rss3_kb]}") MB; SIGTERM stop ${R[tf.stop_s]} s; state dir ${R[tf.disk]}; log lines err ${R[tf.log_err]}, warning ${R[tf.log_warn]}"
+echo "tinyfleetd: peak RSS during import $(mb "${R[tf.hwm_kb]}") MB, RSS after snapshot" \
+    "restart $(mb "${R[tf.rss2_kb]}") MB, after wrk $(mb "${R[tf.rss3_kb]}") MB; SIGTERM stop" \
+    "${R[tf.stop_s]} s; state dir ${R[tf.disk]}; log lines err ${R[tf.log_err]}," \
+    "warning ${R[tf.log_warn]}"
 echo "tinyfleetd state before kill -9 restart: ${R[tf.kill9_files]}; before clean restart: ${R[tf.clean_files]}"
 echo "virtuoso: database dir ${R[vt.disk]} after import; RSS after wrk $(mb "${R[vt.rss2_kb]}") MB"
-echo "wrk requests completed (run length): $(for q in "${QNAMES[@]}"; do printf '%s tf %s (%ss) / vt %s (%ss); ' "$q" "${R[tf.$q.n]}" "${R[tf.$q.dur]}" "${R[vt.$q.n]}" "${R[vt.$q.dur]}"; done)"
+echo "wrk requests completed:$(per_query 'tf %s / vt %s' n) run length, s:$(per_query 'tf %s / vt %s' dur)"
 for s in tf vt; do
     for q in "${QNAMES[@]}"; do
         [ -z "${R[$s.$q.non2xx]:-}${R[$s.$q.sockerr]:-}" ] ||

@@ -59,6 +59,10 @@ def integer(v):
     return typed(int(v), "integer")
 
 
+def uuid4(r):
+    return str(uuid.UUID(int=r.getrandbits(128), version=4))
+
+
 BOOL_TRUE = typed("true", "boolean")
 
 # (name, unit, min, max, title, td:type) for each sensor kind the paper's boards carry.
@@ -120,7 +124,7 @@ def board(i):
     e.add(b, RDF_TYPE, iri(S3N, "SmartSensor"))
     e.add(b, iri(TD, "title"), lit("%s-Board_%d" % (vendor, i)))
     e.add(b, iri(TD, "description"), lit("%s TinyML board %d." % (vendor, i)))
-    e.add(b, iri(SCHEMA, "identifier"), lit(str(uuid.UUID(int=r.getrandbits(128), version=4)), None))
+    e.add(b, iri(SCHEMA, "identifier"), lit(uuid4(r), None))
     e.add(b, iri(TD, "hasSecurityConfiguration"), iri(TD, "nosec_sc"))
     e.add(b, iri(TD, "securityDefinitions"), bn + "sec")
     e.add(bn + "sec", iri(TD, "scheme"), lit("nosec"))
@@ -174,11 +178,12 @@ def model(j):
     bn = "_:m%dn" % j
     task, desc, sensor, dataset = r.choice(TASKS)
     e.add(m, RDF_TYPE, iri(NNET, "NeuralNetwork"))
-    e.add(m, iri(SCHEMA, "identifier"), lit(str(uuid.UUID(int=r.getrandbits(128), version=4)), None))
+    e.add(m, iri(SCHEMA, "identifier"), lit(uuid4(r), None))
     e.add(m, iri(SCHEMA, "name"), lit("%s model %d" % (task, j), None))
     e.add(m, iri(SCHEMA, "description"), lit(desc, None))
     e.add(m, iri(SCHEMA, "creator"), lit(r.choice(VENDORS), None))
-    e.add(m, iri(SCHEMA, "dateCreated"), typed("2022-%02d-%02d" % (r.randint(1, 12), r.randint(1, 28)), "date"))
+    day = "2022-%02d-%02d" % (r.randint(1, 12), r.randint(1, 28))
+    e.add(m, iri(SCHEMA, "dateCreated"), typed(day, "date"))
     e.add(m, iri(SCHEMA, "runtimePlatform"), lit("TFLite Micro", None))
     e.add(m, iri(NNET, "hasCategory"), iri(NNET, r.choice(CATEGORIES)))
     e.add(m, iri(NNET, "trainingDataset"), iri(dataset))
@@ -186,12 +191,14 @@ def model(j):
     e.add(m, iri(NNET, "hasMetric"), bn + "metric")
     e.add(bn + "metric", RDF_TYPE, iri(NNET, "Metric"))
     e.add(bn + "metric", RDF_TYPE, iri(NNET, "Top_1_accuracy"))
-    e.add(bn + "metric", iri(NNET, "hasMetricValue"), typed("%.2f" % r.uniform(60, 99), "decimal"))
+    e.add(bn + "metric", iri(NNET, "hasMetricValue"),
+          typed("%.2f" % r.uniform(60, 99), "decimal"))
     inp, out = iri(mb + "input"), iri(mb + "output")
     e.add(m, iri(SSN, "hasInput"), inp)
     e.add(inp, RDF_TYPE, iri(NNET, "NetworkInput"))
     e.add(inp, iri(NNET, "hasInputInfo"), lit("input of a %s network" % task, None))
-    e.add(inp, iri(FLEET, "shape"), lit("1,%d,%d,1" % (r.choice([49, 96, 128]), r.choice([10, 40, 96])), None))
+    shape = "1,%d,%d,1" % (r.choice([49, 96, 128]), r.choice([10, 40, 96]))
+    e.add(inp, iri(FLEET, "shape"), lit(shape, None))
     e.add(inp, iri(FLEET, "dtype"), iri(NNET, "Int8"))
     e.add(m, iri(SSN, "hasOutput"), out)
     e.add(out, RDF_TYPE, iri(NNET, "NetworkOutput"))
@@ -214,8 +221,9 @@ def model(j):
         e.add(layer, iri(NNET, "hasIndex"), integer(k))
         e.add(layer, iri(NNET, "hasType"), iri(NNET, r.choice(LAYER_TYPES)))
         e.add(layer, iri(NNET, "hasQuantization"), iri(NNET, r.choice(QUANT)))
-        e.add(layer, iri(NNET, "shapeIn"), lit("1,%d,%d,%d" % (r.randint(1, 96), r.randint(1, 96), r.randint(1, 64)), None))
-        e.add(layer, iri(NNET, "shapeOut"), lit("1,%d,%d,%d" % (r.randint(1, 96), r.randint(1, 96), r.randint(1, 64)), None))
+        for prop in ("shapeIn", "shapeOut"):
+            dims = (r.randint(1, 96), r.randint(1, 96), r.randint(1, 64))
+            e.add(layer, iri(NNET, prop), lit("1,%d,%d,%d" % dims, None))
         act = r.choice(ACTIVATIONS)
         if act:
             e.add(layer, iri(NNET, "hasActivation"), iri(NNET, act))
@@ -290,7 +298,8 @@ def main():
     k = 0
     while total + len(catalog.triples) < a.triples:
         k += 1
-        catalog.add(iri(BASE, "catalog"), iri(SCHEMA, "itemListElement"), iri(BASE, "board/%06d" % k))
+        catalog.add(iri(BASE, "catalog"), iri(SCHEMA, "itemListElement"),
+                    iri(BASE, "board/%06d" % k))
     if catalog.triples:
         write(catalog)
     nq.close()
