@@ -1,24 +1,34 @@
 /* SPDX-License-Identifier: MIT */
 /* tinyfleet-inspect: the offline analysis of one .tflite file, for a CI pipeline step that wants
  * the figures tinyfleetd would compute (sha256, flash, MACs, layers, quantization, arena) without
- * a running daemon. JSON prints exactly the document the daemon stores (fleet_model_info_json);
- * text prints a table of the layers and a summary. Exit status: 0 on success, 1 when the file
+ * a running daemon. JSON prints exactly the analysis the daemon stores (fleet_model_info_json);
+ * text prints a table of the layers and a summary; turtle prints the model's named graph exactly
+ * as tinyfleetd would write it for an upload with the given --metadata (the metadata's names of
+ * categories, metrics and sensors are checked against the ontology, so the ontology directory is
+ * read: --ontology-dir, default the installed one). Turtle builds the graph in a throw-away store
+ * under $TMPDIR, removed on exit. Exit status: 0 on success, 1 when the file
  * cannot be read or is not a valid model (the message names the defect), 2 on a usage error.
- * Usage: tinyfleet-inspect FILE.tflite [--profile P] [--format json|text] */
+ * Usage: tinyfleet-inspect FILE.tflite [--profile P] [--format json|text|turtle]
+ *        [--metadata FILE.json] [--ontology-dir DIR] */
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "arena.h"
 #include "buf.h"
 #include "err.h"
 #include "model.h"
+#include "model_graph.h"
+#include "store.h"
 
 #define PROG "tinyfleet-inspect"
 
 /* Output formats; a new one is an enum value, a row in formats[] and a case in main(). */
-enum format { FORMAT_JSON, FORMAT_TEXT };
+enum format { FORMAT_JSON, FORMAT_TEXT, FORMAT_TURTLE };
 
 static const struct {
     const char *name;
@@ -26,20 +36,107 @@ static const struct {
 } formats[] = {
     {"json", FORMAT_JSON},
     {"text", FORMAT_TEXT},
+    {"turtle", FORMAT_TURTLE},
 };
 #define N_FORMATS (sizeof(formats) / sizeof(formats[0]))
 
+static int read_file(const char *path, uint8_t **data, size_t *len);
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: " PROG " FILE.tflite [--profile P] [--format F]\n"
-               "  --profile P  report the arena under profile P only (");
+    fprintf(f, "usage: " PROG " FILE.tflite [--profile P] [--format F] [--metadata M.json]\n"
+               "           [--ontology-dir DIR]\n"
+               "  --profile P  report the arena under profile P only; with turtle, the profile\n"
+               "               whose estimate is the model's RAM requirement (");
     const char *const *p = fleet_arena_profiles();
     for (size_t i = 0; p[i]; i++)
         fprintf(f, "%s%s", i ? ", " : "", p[i]);
     fprintf(f, ")\n  --format F   output format (");
     for (size_t i = 0; i < N_FORMATS; i++)
         fprintf(f, "%s%s", i ? ", " : "", formats[i].name);
-    fprintf(f, "; default json)\n");
+    fprintf(f, "; default json)\n"
+               "  --metadata M.json   the upload's metadata (needed by turtle)\n"
+               "  --ontology-dir DIR  the ontology files (turtle; default %s)\n",
+            PKGDATADIR "/ontology");
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* The model's graph as Turtle, built as the daemon builds it, on stdout. Returns 0 or -1 with a
+ * message printed. */
+static int print_turtle(const char *path, const struct fleet_model_info *info,
+                        const char *meta_path, const char *ontology_dir, const char *profile)
+{
+    char dir[512], err[1024], field[128], id[17], graph[256];
+    const char *tmp = getenv("TMPDIR");
+    struct fleet_store *st = NULL;
+    struct fleet_vocab vocab;
+    struct fleet_model_meta *meta = NULL;
+    struct fleet_txn *txn = NULL;
+    struct fleet_buf out = FLEET_BUF_INIT;
+    uint8_t *meta_json = NULL;
+    size_t meta_len = 0;
+    char *doc = NULL;
+    int rc = -1, have_vocab = 0;
+    enum fleet_err e;
+
+    if (read_file(meta_path, &meta_json, &meta_len) < 0) {
+        fprintf(stderr, PROG ": %s: %s\n", meta_path, strerror(errno));
+        return -1;
+    }
+    snprintf(dir, sizeof(dir), "%s/tinyfleet-inspect.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, PROG ": mkdtemp %s: %s\n", dir, strerror(errno));
+        free(meta_json);
+        return -1;
+    }
+    struct fleet_store_options opt = {.state_dir = dir, .ontology_dir = ontology_dir};
+    if ((e = fleet_store_open(&opt, &st, err, sizeof(err))) != FLEET_OK) {
+        fprintf(stderr, PROG ": the ontology in %s: %s\n", ontology_dir, err);
+        goto out;
+    }
+    if (fleet_vocab_load(st, &vocab, err, sizeof(err)) != FLEET_OK) {
+        fprintf(stderr, PROG ": the ontology in %s: %s\n", ontology_dir, err);
+        goto out;
+    }
+    have_vocab = 1;
+    e = fleet_model_meta_parse((const char *)meta_json, meta_len, &vocab, &meta, field,
+                               sizeof(field), err, sizeof(err));
+    if (e != FLEET_OK) {
+        fprintf(stderr, PROG ": %s: %s: %s\n", meta_path, field, err);
+        goto out;
+    }
+    fleet_model_id(info->sha256, meta->name, id);
+    doc = fleet_model_document(info, id, (const char *)meta_json, profile, time(NULL));
+    txn = fleet_txn_new();
+    if (!doc || !txn || fleet_model_txn(info, meta, &vocab, id, profile, doc, txn) != FLEET_OK ||
+        fleet_store_commit(st, txn) != FLEET_OK) {
+        fprintf(stderr, PROG ": %s: cannot build the model's graph\n", path);
+        goto out;
+    }
+    fleet_model_graph_iri(id, graph, sizeof(graph));
+    if (fleet_store_graph_get(st, graph, FLEET_RDF_TURTLE, &out) != FLEET_OK || out.oom) {
+        fprintf(stderr, PROG ": %s: cannot serialise the model's graph\n", path);
+        goto out;
+    }
+    fwrite(out.data, 1, out.len, stdout);
+    rc = 0;
+out:
+    fleet_buf_free(&out);
+    fleet_txn_free(txn);
+    free(doc);
+    fleet_model_meta_free(meta);
+    if (have_vocab)
+        fleet_vocab_free(&vocab);
+    fleet_store_close(st);
+    free(meta_json);
+    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    return rc;
 }
 
 /* Reads the whole file into *data (new, free()). Returns 0, or -1 with errno set. */
@@ -113,7 +210,8 @@ static void print_text(const char *path, const struct fleet_model_info *info)
 
 int main(int argc, char **argv)
 {
-    const char *path = NULL, *profile = NULL, *format_name = "json";
+    const char *path = NULL, *profile = NULL, *format_name = "json", *meta_path = NULL;
+    const char *ontology_dir = PKGDATADIR "/ontology";
     uint8_t *data = NULL;
     size_t len = 0;
     struct fleet_model_info *info = NULL;
@@ -134,6 +232,11 @@ int main(int argc, char **argv)
             target = &profile, value = a[9] ? a + 10 : NULL;
         else if (options && strncmp(a, "--format", 8) == 0 && (a[8] == '\0' || a[8] == '='))
             target = &format_name, value = a[8] ? a + 9 : NULL;
+        else if (options && strncmp(a, "--metadata", 10) == 0 && (a[10] == '\0' || a[10] == '='))
+            target = &meta_path, value = a[10] ? a + 11 : NULL;
+        else if (options && strncmp(a, "--ontology-dir", 14) == 0 &&
+                 (a[14] == '\0' || a[14] == '='))
+            target = &ontology_dir, value = a[14] ? a + 15 : NULL;
         if (target) {
             if (!value) {
                 if (i + 1 == argc) {
@@ -168,6 +271,12 @@ int main(int argc, char **argv)
         fi++;
     if (fi == N_FORMATS) {
         fprintf(stderr, PROG ": unknown format \"%s\"\n", format_name);
+        usage(stderr);
+        return 2;
+    }
+    if (formats[fi].format == FORMAT_TURTLE && !meta_path) {
+        fprintf(stderr, PROG ": --format turtle needs --metadata FILE.json (the name, category "
+                        "and sensors are part of the model's triples)\n");
         usage(stderr);
         return 2;
     }
@@ -215,6 +324,11 @@ int main(int argc, char **argv)
     }
     case FORMAT_TEXT:
         print_text(path, &shown);
+        break;
+    case FORMAT_TURTLE:
+        if (print_turtle(path, info, meta_path, ontology_dir,
+                         profile ? profile : FLEET_ARENA_PROFILE_ILP32) < 0)
+            goto out;
         break;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -146,37 +146,6 @@ static int split_parts(struct fleet_req *req, struct upload *u, char *err, size_
     return 0;
 }
 
-/* The model's JSON document: the analysis plus the metadata as uploaded. New; NULL on ENOMEM. */
-static char *model_document(const struct fleet_model_info *info, const char *id,
-                            const char *meta_json, const char *ram_profile)
-{
-    struct fleet_buf b = FLEET_BUF_INIT;
-    json_t *doc = NULL, *meta = NULL;
-    char *text = NULL;
-    char created[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    fleet_model_info_json(info, &b);
-    if (b.oom)
-        goto out;
-    doc = json_loads(b.data, 0, NULL);
-    meta = json_loads(meta_json, 0, NULL);
-    if (!doc || !meta)
-        goto out;
-    json_object_update(doc, meta); /* metadata keys never collide with analysis keys */
-    json_object_set_new(doc, "id", json_string(id));
-    json_object_set_new(doc, "ram_profile", json_string(ram_profile));
-    gmtime_r(&now, &tm);
-    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_object_set_new(doc, "registered", json_string(created));
-    text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-out:
-    json_decref(doc);
-    json_decref(meta);
-    fleet_buf_free(&b);
-    return text;
-}
-
 static int respond_json_text(struct fleet_req *req, int status, const char *text,
                              const char *const *headers)
 {
@@ -255,7 +224,7 @@ static int create_model(struct fleet_req *req)
     pthread_rwlock_rdlock(&d->cfg_lock);
     snprintf(ram_profile, sizeof(ram_profile), "%s", d->cfg.arena_profile);
     pthread_rwlock_unlock(&d->cfg_lock);
-    doc = model_document(info, id, u.metadata.data, ram_profile);
+    doc = fleet_model_document(info, id, u.metadata.data, ram_profile, time(NULL));
     txn = fleet_txn_new();
     if (!doc || !txn ||
         fleet_model_txn(info, meta, &d->vocab, id, ram_profile, doc, txn) != FLEET_OK) {
@@ -268,10 +237,8 @@ static int create_model(struct fleet_req *req)
     fleet_model_graph_iri(id, graph, sizeof(graph));
     if (fleet_store_graph_exists(d->store, graph)) {
         pthread_mutex_unlock(&register_lock);
-        char extra[64], loc[128];
-        snprintf(extra, sizeof(extra), "\"id\":\"%s\"", id);
-        snprintf(loc, sizeof(loc), API "/%s", id);
-        (void)loc;
+        char extra[128];
+        snprintf(extra, sizeof(extra), "\"id\":\"%s\",\"location\":\"" API "/%s\"", id, id);
         r = fleet_problem_ext(req, 409, "model-exists",
                               "this file is registered already under this name", "model", extra);
         goto out;

@@ -104,3 +104,17 @@ void fleet_buf_free(struct fleet_buf *b)
     b->len = b->cap = 0;
     b->oom = 0;
 }
+
+void fleet_strv_free(char **v)
+{
+    for (char **p = v; p && *p; p++)
+        free(*p);
+    free(v);
+}
+
+void fleet_strv_free_n(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}

@@ -28,4 +28,9 @@ char *fleet_buf_steal(struct fleet_buf *b, size_t *len);
 void fleet_buf_reset(struct fleet_buf *b); /* len = 0, keeps the allocation */
 void fleet_buf_free(struct fleet_buf *b);  /* frees data and reinitialises */
 
+/* Frees a NULL-terminated array of strings and the strings. NULL is a no-op. */
+void fleet_strv_free(char **v);
+/* Frees an array of n strings (some may be NULL) and the strings. NULL is a no-op. */
+void fleet_strv_free_n(char **v, size_t n);
+
 #endif

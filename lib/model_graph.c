@@ -174,8 +174,12 @@ enum fleet_err fleet_model_meta_parse(const char *json, size_t len, const struct
         for (size_t i = 0; known[i]; i++)
             ok |= strcmp(key, known[i]) == 0;
         if (!ok) {
-            snprintf(field, fieldlen, "%s", key);
-            snprintf(err, errlen, "unknown metadata field %s", key);
+            /* an empty key names no field: blame the document */
+            snprintf(field, fieldlen, "%s", key[0] ? key : "metadata");
+            snprintf(err, errlen, "unknown metadata field \"%s\" (known: name, description, "
+                                  "category, creator, dateCreated, citation, trainingDataset, "
+                                  "runtimePlatform, metric, sensors, sensorInfo, inputInfo, "
+                                  "outputInfo)", key);
             goto out;
         }
     }
@@ -524,4 +528,33 @@ enum fleet_err fleet_model_txn(const struct fleet_model_info *info,
     if (document)
         put_str(&w, nn, FLEET_NS "document", document);
     return w.rc;
+}
+
+char *fleet_model_document(const struct fleet_model_info *info, const char *id,
+                           const char *meta_json, const char *ram_profile, time_t registered)
+{
+    struct fleet_buf b = FLEET_BUF_INIT;
+    json_t *doc = NULL, *meta = NULL;
+    char *text = NULL;
+    char created[32];
+    struct tm tm;
+    fleet_model_info_json(info, &b);
+    if (b.oom)
+        goto out;
+    doc = json_loads(b.data, 0, NULL);
+    meta = json_loads(meta_json, 0, NULL);
+    if (!doc || !meta)
+        goto out;
+    json_object_update(doc, meta); /* metadata keys never collide with analysis keys */
+    json_object_set_new(doc, "id", json_string(id));
+    json_object_set_new(doc, "ram_profile", json_string(ram_profile));
+    gmtime_r(&registered, &tm);
+    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_object_set_new(doc, "registered", json_string(created));
+    text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+out:
+    json_decref(doc);
+    json_decref(meta);
+    fleet_buf_free(&b);
+    return text;
 }

@@ -6,6 +6,7 @@
 #define FLEET_MODEL_GRAPH_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "durable.h"
 #include "err.h"
@@ -62,6 +63,12 @@ enum fleet_err fleet_model_txn(const struct fleet_model_info *info,
                                const struct fleet_model_meta *meta, const struct fleet_vocab *v,
                                const char *id, const char *ram_profile, const char *document,
                                struct fleet_txn *txn);
+
+/* The model's JSON document, as the REST API returns it and fleet:document keeps it: the analysis
+ * (fleet_model_info_json) plus the metadata as uploaded (meta_json, already validated), id,
+ * ram_profile and the registration time. New string; NULL on ENOMEM or unparsable input. */
+char *fleet_model_document(const struct fleet_model_info *info, const char *id,
+                           const char *meta_json, const char *ram_profile, time_t registered);
 
 /* The model's graph and node IRIs for id, written into buf. */
 void fleet_model_graph_iri(const char *id, char *buf, size_t len);

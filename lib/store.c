@@ -2797,13 +2797,6 @@ enum fleet_err fleet_store_commit(struct fleet_store *st, const struct fleet_txn
     return rc;
 }
 
-void fleet_strv_free(char **v)
-{
-    for (char **p = v; p && *p; p++)
-        free(*p);
-    free(v);
-}
-
 static int strp_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -2905,13 +2898,6 @@ char **fleet_store_ontology_codes(struct fleet_store *st, const char *predicate,
     }
     pthread_mutex_unlock(&st->lock);
     return v;
-}
-
-void fleet_strv_free_n(char **v, size_t n)
-{
-    for (size_t i = 0; v && i < n; i++)
-        free(v[i]);
-    free(v);
 }
 
 int fleet_store_has_literal(struct fleet_store *st, const char *predicate, const char *value)

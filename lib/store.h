@@ -140,13 +140,11 @@ enum fleet_err fleet_store_commit(struct fleet_store *st, const struct fleet_txn
  * NULL-terminated array of new strings (free with fleet_strv_free). Returns the count or -1. */
 long fleet_store_ontology_subjects(struct fleet_store *st, const char *predicate,
                                    const char *object, char ***out);
-void fleet_strv_free(char **v);
 
 /* For ontology terms tagged with an integer code (e.g. fleet:tfliteBuiltinOperator 3): a new
  * array of n strings where [code] is the IRI tagged with code (new) or NULL; codes outside
  * [0, n) are ignored. Free with fleet_strv_free_n. */
 char **fleet_store_ontology_codes(struct fleet_store *st, const char *predicate, size_t n);
-void fleet_strv_free_n(char **v, size_t n);
 
 /* The lexical form of the first literal object of (subject, predicate, ?) in graph, as a new
  * string, or NULL if there is none. */

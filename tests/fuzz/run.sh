@@ -1,25 +1,37 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Builds every libFuzzer target in tests/fuzz/ with clang (ASan+UBSan) and runs each for the given
-# number of seconds (default 60) on its seed corpus (tests/fuzz/corpus/<name>/, if any).
+# number of seconds (default 60) on its seed corpus: tests/fuzz/corpus/<name>/, plus, for
+# fuzz_tflite, the real models of ../shared/tinyml-kg when that directory is there.
+# The library is built once into an archive, so each target links only what it uses (store.c,
+# the Redland boundary, is left out: no target reaches it).
 # Usage: tests/fuzz/run.sh [SECONDS]
 set -euo pipefail
 secs=${1:-60}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-# Everything in lib/ but the Redland boundary, plus the daemon's config parser.
-srcs=$(ls "$top"/lib/*.c | grep -v '/store\.c$')
-srcs="$srcs $top/daemon/config.c"
+cflags="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined
+        -fno-sanitize-recover=undefined -I$top/lib -I$top/daemon $(pkg-config --cflags jansson)"
+mkdir -p "$out/obj"
+for f in $(ls "$top"/lib/*.c | grep -v '/store\.c$') "$top/daemon/config.c"; do
+    clang $cflags -c "$f" -o "$out/obj/$(basename "$f" .c).o"
+done
+ar rcs "$out/libfuzzlib.a" "$out"/obj/*.o
+libs="$(pkg-config --libs jansson nettle) -lm -lpthread"
 for f in "$top"/tests/fuzz/fuzz_*.c; do
     name=$(basename "$f" .c)
     echo "== $name (${secs}s)"
-    clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=undefined -I"$top/lib" -I"$top/daemon" \
-        "$f" $srcs -o "$out/$name" -lpthread
+    clang $cflags -fsanitize=fuzzer "$f" "$out/libfuzzlib.a" $libs -o "$out/$name"
     corpus="$out/corpus-$name"
     mkdir -p "$corpus"
     [ -d "$top/tests/fuzz/corpus/$name" ] && cp -r "$top/tests/fuzz/corpus/$name/." "$corpus/"
-    (cd "$out" && "./$name" -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 \
-        "$corpus" 2>&1 | tail -15)
+    if [ "$name" = fuzz_tflite ] && [ -d "$top/../shared/tinyml-kg/models" ]; then
+        cp "$top"/../shared/tinyml-kg/models/*.tflite "$corpus/"
+    fi
+    if [ "$name" = fuzz_model_meta ] && [ -d "$top/../shared/tinyml-kg/models" ]; then
+        cp "$top"/../shared/tinyml-kg/models/*.json "$corpus/"
+    fi
+    (cd "$out" && "./$name" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
+        -print_final_stats=1 "$corpus" 2>&1 | tail -15)
 done
