@@ -6,11 +6,16 @@
  *
  * JSON-LD subset supported. Anything outside it is an error at its field path, never dropped:
  *  - @context (top level only): the TD 1.1 and 1.0 context URIs, the WoT Discovery context URI
- *    (https://www.w3.org/2022/wot/discovery, whose "registration" member this file leaves to the
- *    directory), and objects of simple term definitions {"s3n": "http://w3id.org/s3n/"} plus
- *    "@language". Not supported: other remote contexts, expanded term definitions, @vocab, @base,
- *    @version, @protected, @import, @propagate, @direction, compact-IRI or null definitions, and
- *    redefining a TD context term or prefix with another IRI.
+ *    (https://www.w3.org/2022/wot/discovery; with it, the top-level "registration" member is
+ *    left to the directory, without it "registration" is an unknown key), and objects of simple
+ *    term definitions {"s3n": "http://w3id.org/s3n/"} plus "@language". Not supported: other
+ *    remote contexts, expanded term definitions, @vocab, @base, @version, @protected, @import,
+ *    @propagate, @direction, compact-IRI or null definitions, and redefining a term or prefix of
+ *    the TD context's top level with another IRI, unless a scoped context of the TD context
+ *    declares that prefix with that IRI: {"schema": "https://schema.org/"}, which TDs with
+ *    schema:value write, replaces the top-level term schema (hctl:hasAdditionalOutputSchema,
+ *    meaningful only in forms, whose scoped context defines it again) by the prefix the data
+ *    schema contexts declare, as JSON-LD does (the TD context is not @protected).
  *  - keys: TD context terms within their scoped contexts (properties, input, output,
  *    subscription, data, dataResponse, cancellation: the JSON Schema terms; forms, links: the
  *    hypermedia terms; security, securityDefinitions: the security terms), terms the TD's own
@@ -30,10 +35,12 @@
  *  - values: strings (tagged with the TD's @language if it sets one), numbers (xsd:integer when
  *    integral and within int64, else xsd:double in JSON-LD's canonical %1.15E form), booleans
  *    (xsd:boolean), null (no triple, as in JSON-LD), objects (a blank node, or the IRI of their
- *    @id/id), arrays (one triple per item; nested arrays are flattened, as JSON-LD does).
+ *    @id/id), arrays (one triple per item; nested arrays are flattened, as JSON-LD does). A number
+ *    or boolean under a datatype-coerced term (created, href, ...) keeps its lexical form and
+ *    takes the term's datatype, as in JSON-LD.
  *  - rejected: @graph, @reverse, @list, @included, @nest, @index and every other keyword, blank
- *    node identifiers ("_:b0": omit @id instead), nesting deeper than 32 objects/arrays, strings
- *    over 64 KiB or holding NUL.
+ *    node identifiers ("_:b0": omit @id instead), nesting deeper than 32 objects/arrays, more
+ *    than 32 @context entries, strings and keys over 64 KiB or holding NUL.
  *
  * Deliberate deviations from strict JSON-LD 1.1 toRDF:
  *  1. The value of a key outside the TD vocabulary (an extension key such as "schema:unitCode")
@@ -56,8 +63,9 @@
  *     context gives them none, so "type" would otherwise become td:type; the TD information model
  *     makes them DataSchemas).
  *  7. A key or @type value that is not a term, not a compact IRI with a declared prefix and not an
- *     absolute IRI is an error (JSON-LD would mint a @vocab-relative IRI, hiding typos), and so is a
- *     compact IRI with an undeclared prefix (JSON-LD would read "ex:x" as an IRI of scheme "ex").
+ *     absolute IRI is an error (JSON-LD would mint a @vocab-relative IRI, hiding typos), and so is
+ *     a compact IRI with an undeclared prefix (JSON-LD would read "ex:x" as an IRI of scheme
+ *     "ex").
  *  8. @vocab-coerced values (unit, op) that are neither terms nor IRIs become vocab-relative IRIs,
  *     as in JSON-LD, with the characters an IRI cannot hold percent-encoded. */
 #include "td.h"
@@ -337,8 +345,10 @@ static int is_datetime(const char *s)
         !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2, &h) ||
         s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &se))
         return 0;
-    (void)y;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || se > 60)
+        return 0;
+    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
         return 0;
     s += 19;
     if (*s == '.') {
@@ -1500,18 +1510,28 @@ static const struct frame *enter(const struct frame *cx, enum scope_id id, struc
     return &f[1];
 }
 
-/* Whether name is a term or prefix anywhere in the embedded context. */
-static const char *td_name_iri(const char *name, int *found)
+/* Whether the TD's own @context defining name as iri clashes with the TD context: name is a term
+ * or prefix of the top-level TD context with another IRI, unless one of the scoped contexts
+ * declares the same prefix with this IRI. The TD 1.1 context's "schema" is both a term
+ * (hctl:hasAdditionalOutputSchema) and, in the data schema contexts, the prefix of
+ * https://schema.org/, so {"schema": "https://schema.org/"} (what TDs with schema:value write) is
+ * consistent with it. */
+static int td_name_clash(const char *name, const char *iri)
 {
+    size_t len = strlen(name);
     const struct term *t = scope_term(&thing_scope, name);
-    *found = 1;
-    if (t)
-        return t->iri;
-    const char *p = scope_prefix(&thing_scope, name, strlen(name));
-    if (p)
-        return p;
-    *found = 0;
-    return NULL;
+    const char *p = t ? t->iri : scope_prefix(&thing_scope, name, len);
+
+    if (!t && !p)
+        return 0;
+    if (p && strcmp(p, iri) == 0)
+        return 0;
+    for (int id = 0; id < S_COUNT; id++) {
+        const char *q = scope_prefix(&scopes[id], name, len);
+        if (q && strcmp(q, iri) == 0)
+            return 0;
+    }
+    return 1;
 }
 
 /* ---- mapping -------------------------------------------------------------------------------- */
@@ -1521,6 +1541,7 @@ struct mapper {
     const json_t *uctx[MAX_CONTEXTS]; /* the TD's own context objects, in order */
     size_t nuctx;
     const char *lang;      /* the TD's @language, or NULL */
+    int discovery;         /* the TD's @context includes the WoT Discovery context */
     const char *base;      /* the TD's base when it is an absolute IRI, or NULL */
     const char *thing_iri; /* borrowed */
     const char *blank_prefix;
@@ -1582,6 +1603,8 @@ static char *concat_encoded(struct mapper *m, const char *a, const char *sep, co
 /* The user's definition of name in the TD's own @context (later objects win), or NULL. */
 static const char *user_term(const struct mapper *m, const char *name, size_t len)
 {
+    if (len > 0 && name[0] == '@')
+        return NULL; /* "@language" is a setting, not a term */
     for (size_t i = m->nuctx; i-- > 0;) {
         const json_t *v = json_object_getn(m->uctx[i], name, len);
         if (json_is_string(v))
@@ -1777,11 +1800,10 @@ static size_t remove_dots(char *in, size_t n, char *out)
         } else if ((r == 1 && p[0] == '.') || (r == 2 && memcmp(p, "..", 2) == 0)) {
             i = n;
         } else {
+            /* the first segment, with its leading "/" if any (in is not NUL-terminated) */
             size_t k = 1;
             while (k < r && p[k] != '/')
                 k++;
-            if (p[0] != '/')
-                k = strcspn(p, "/") < r ? strcspn(p, "/") : r;
             memcpy(out + o, p, k);
             o += k;
             i += k;
@@ -2151,7 +2173,7 @@ static void map_one(struct mapper *m, const struct frame *cx, const struct fleet
     }
     if (json_is_number(v) || json_is_boolean(v)) {
         s = native_lexical(v, num, sizeof(num), &dt);
-        if (pr->t && pr->t->coerce == C_TYPED)
+        if (pr->t && (pr->t->coerce == C_TYPED || pr->t->coerce == C_HREF))
             dt = pr->t->datatype;
         put_lit(m, subj, pr->iri, s, NULL, dt);
         return;
@@ -2362,7 +2384,7 @@ static void map_member(struct mapper *m, const struct frame *cx, const json_t *o
             fail(&m->r, "the JSON-LD keyword %s is not supported here", key);
         return;
     }
-    if (top && strcmp(key, "registration") == 0)
+    if (top && m->discovery && strcmp(key, "registration") == 0)
         return; /* the WoT Discovery registration information: the directory's */
     if (find_term(m, cx, key, &lk)) {
         if (lk.user_iri) {
@@ -2449,7 +2471,8 @@ static void parse_context(struct mapper *m, const json_t *td)
     }
     if (n > MAX_CONTEXTS) {
         fail(&m->r, "more than %d entries are not accepted", MAX_CONTEXTS);
-        n = 0;
+        path_pop(&m->r, saved);
+        return;
     }
     for (i = 0; i < n; i++) {
         const json_t *e = items ? items[i] : json_array_get(c, i);
@@ -2458,15 +2481,15 @@ static void parse_context(struct mapper *m, const json_t *td)
             const char *s = json_string_value(e);
             if (strcmp(s, FLEET_TD_CONTEXT_11) == 0 || strcmp(s, FLEET_TD_CONTEXT_10) == 0)
                 td_ctx = 1;
-            else if (strcmp(s, DISCOVERY_CONTEXT) != 0)
+            else if (strcmp(s, DISCOVERY_CONTEXT) == 0)
+                m->discovery = 1;
+            else
                 fail(&m->r, "the remote context '%s' is not supported (only the TD 1.1 and 1.0 "
                             "and the WoT Discovery context URIs, and objects of prefixes)",
                      s);
         } else if (json_is_object(e)) {
             json_object_foreach((json_t *)e, key, v) {
                 size_t s3 = path_push(&m->r, key);
-                int known;
-                const char *td_iri = td_name_iri(key, &known);
                 if (strcmp(key, "@language") == 0) {
                     if (json_is_null(v))
                         m->lang = NULL;
@@ -2485,7 +2508,7 @@ static void parse_context(struct mapper *m, const json_t *td)
                          jtype(v));
                 } else if (!is_absolute_iri(json_string_value(v))) {
                     fail(&m->r, "'%s' is not an absolute IRI", json_string_value(v));
-                } else if (known && (!td_iri || strcmp(td_iri, json_string_value(v)) != 0)) {
+                } else if (td_name_clash(key, json_string_value(v))) {
                     fail(&m->r, "redefines the TD context's '%s'", key);
                 }
                 path_pop(&m->r, s3);
@@ -2497,7 +2520,7 @@ static void parse_context(struct mapper *m, const json_t *td)
         }
         path_pop(&m->r, s2);
     }
-    if (!td_ctx && n > 0)
+    if (!td_ctx)
         fail(&m->r, "does not include the TD context URI " FLEET_TD_CONTEXT_11
                     " (or " FLEET_TD_CONTEXT_10 ")");
     path_pop(&m->r, saved);

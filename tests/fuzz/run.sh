@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Builds every libFuzzer target in tests/fuzz/ with clang (ASan+UBSan) and runs each for the given
-# number of seconds (default 60) on its seed corpus: tests/fuzz/corpus/<name>/, plus, for
-# fuzz_tflite, the real models of ../shared/tinyml-kg when that directory is there.
+# number of seconds (default 60) on its seed corpus: tests/fuzz/corpus/<name>/, plus the real
+# models, metadata and Thing Descriptions of ../shared/tinyml-kg when that directory is there
+# (copied in for the run, never into the tree).
 # The library is built once into an archive, so each target links only what it uses (store.c,
 # the Redland boundary, is left out: no target reaches it).
 # Usage: tests/fuzz/run.sh [SECONDS]
@@ -31,6 +32,9 @@ for f in "$top"/tests/fuzz/fuzz_*.c; do
     fi
     if [ "$name" = fuzz_model_meta ] && [ -d "$top/../shared/tinyml-kg/models" ]; then
         cp "$top"/../shared/tinyml-kg/models/*.json "$corpus/"
+    fi
+    if [ "$name" = fuzz_td ] && [ -d "$top/../shared/tinyml-kg/devices" ]; then
+        cp "$top"/../shared/tinyml-kg/devices/*.td.json "$corpus/"
     fi
     (cd "$out" && "./$name" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
         -print_final_stats=1 "$corpus" 2>&1 | tail -15)
