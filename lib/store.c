@@ -2916,3 +2916,167 @@ int fleet_store_has_literal(struct fleet_store *st, const char *predicate, const
     pthread_mutex_unlock(&st->lock);
     return found;
 }
+
+long fleet_store_each(struct fleet_store *st, const char *predicate, fleet_store_quad_fn fn,
+                      void *ctx)
+{
+    long n = 0;
+    pthread_mutex_lock(&st->lock);
+    fleet_tid pat[4] = {0, iri_tid(st, predicate), 0, FLEET_QS_ANY_GRAPH}, q[4];
+    struct fleet_qs_iter it;
+    if (pat[1]) {
+        fleet_qs_find(st->qs, pat, &it);
+        while (fleet_qs_next(&it, q)) {
+            struct fleet_term t[4] = {{FLEET_TERM_NONE, NULL, NULL, NULL}};
+            int ok = 1;
+            for (int i = 0; i < 4 && ok; i++)
+                if (i < 3 || q[3] != FLEET_QS_DEFAULT_GRAPH)
+                    ok = fleet_qs_term(st->qs, q[i], &t[i]) == FLEET_OK;
+            if (!ok)
+                continue;
+            n++;
+            if (fn(ctx, t) != 0)
+                break;
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    return n;
+}
+
+/* ---- backups ----------------------------------------------------------------------------- */
+
+struct dump_job {
+    struct fleet_store *st;
+    int out_fd;
+};
+
+static void nq_iri(struct fleet_buf *b, const char *s)
+{
+    fleet_buf_putc(b, '<');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p <= 0x20 || strchr("<>\"{}|^`\\", *p))
+            fleet_buf_printf(b, "\\u%04X", *p);
+        else
+            fleet_buf_putc(b, (char)*p);
+    }
+    fleet_buf_putc(b, '>');
+}
+
+static void nq_term(struct fleet_buf *b, fleet_tid id, const struct fleet_term *t)
+{
+    switch (t->kind) {
+    case FLEET_TERM_IRI:
+        nq_iri(b, t->value);
+        break;
+    case FLEET_TERM_BLANK:
+        /* Labels are renamed by term id: unique within the dump, always valid N-Quads. */
+        fleet_buf_printf(b, "_:b%lu", (unsigned long)id);
+        break;
+    default:
+        fleet_buf_putc(b, '"');
+        for (const unsigned char *p = (const unsigned char *)t->value; *p; p++) {
+            switch (*p) {
+            case '"': fleet_buf_puts(b, "\\\""); break;
+            case '\\': fleet_buf_puts(b, "\\\\"); break;
+            case '\n': fleet_buf_puts(b, "\\n"); break;
+            case '\r': fleet_buf_puts(b, "\\r"); break;
+            default:
+                if (*p < 0x20 || *p == 0x7f)
+                    fleet_buf_printf(b, "\\u%04X", *p);
+                else
+                    fleet_buf_putc(b, (char)*p);
+            }
+        }
+        fleet_buf_putc(b, '"');
+        if (t->lang && *t->lang)
+            fleet_buf_printf(b, "@%s", t->lang);
+        else if (t->datatype && *t->datatype &&
+                 strcmp(t->datatype, "http://www.w3.org/2001/XMLSchema#string") != 0) {
+            fleet_buf_puts(b, "^^");
+            nq_iri(b, t->datatype);
+        }
+    }
+}
+
+/* Runs in the forked child over the copy-on-write store: every quad but the ontology graph's, as
+ * N-Quads, to job->out_fd. Reports "QUADS\n" on the pipe. */
+static int dump_child(void *arg, int fd)
+{
+    struct dump_job *job = arg;
+    struct fleet_store *st = job->st;
+    fleet_tid pat[4] = {0, 0, 0, FLEET_QS_ANY_GRAPH}, q[4];
+    struct fleet_qs_iter it;
+    struct fleet_buf b = FLEET_BUF_INIT;
+    unsigned long long n = 0;
+    fleet_qs_find(st->qs, pat, &it);
+    while (fleet_qs_next(&it, q)) {
+        struct fleet_term t[4];
+        if (q[3] == st->onto_g)
+            continue;
+        int ok = 1;
+        for (int i = 0; i < 3 && ok; i++)
+            ok = fleet_qs_term(st->qs, q[i], &t[i]) == FLEET_OK;
+        if (ok && q[3] != FLEET_QS_DEFAULT_GRAPH)
+            ok = fleet_qs_term(st->qs, q[3], &t[3]) == FLEET_OK;
+        if (!ok)
+            return 3;
+        for (int i = 0; i < 3; i++) {
+            nq_term(&b, q[i], &t[i]);
+            fleet_buf_putc(&b, ' ');
+        }
+        if (q[3] != FLEET_QS_DEFAULT_GRAPH) {
+            nq_term(&b, q[3], &t[3]);
+            fleet_buf_putc(&b, ' ');
+        }
+        fleet_buf_puts(&b, ".\n");
+        n++;
+        if (b.len >= (1u << 20)) {
+            if (b.oom || fleet_write_all(job->out_fd, b.data, b.len) != 0)
+                return 2;
+            fleet_buf_reset(&b);
+        }
+    }
+    if (b.oom || (b.len && fleet_write_all(job->out_fd, b.data, b.len) != 0) ||
+        fsync(job->out_fd) != 0)
+        return 2;
+    char line[32];
+    int len = snprintf(line, sizeof(line), "%llu\n", n);
+    return fleet_write_all(fd, line, (size_t)len) == 0 ? 0 : 2;
+}
+
+enum fleet_err fleet_store_dump(struct fleet_store *st, int fd, fleet_store_dump_hook hook,
+                                void *hook_arg, uint64_t *generation, uint64_t *quads, char *err,
+                                size_t errlen)
+{
+    struct dump_job job = {st, fd};
+    struct fleet_sandbox sb;
+    struct fleet_buf out = FLEET_BUF_INIT;
+    int code = 0;
+    enum fleet_err rc;
+
+    pthread_mutex_lock(&st->lock);
+    *generation = st->generation;
+    if (hook && hook(hook_arg) != 0) {
+        pthread_mutex_unlock(&st->lock);
+        snprintf(err, errlen, "preparing the backup failed (see the log)");
+        return FLEET_ERR_IO;
+    }
+    rc = fleet_sandbox_start(&sb, dump_child, &job);
+    pthread_mutex_unlock(&st->lock);
+    if (rc != FLEET_OK) {
+        snprintf(err, errlen, "cannot fork the dump");
+        return rc;
+    }
+    struct fleet_sandbox_limits lim = {0, 64};
+    rc = fleet_sandbox_collect(&sb, &lim, &out, &code);
+    if (rc == FLEET_OK && code == 0 && out.data) {
+        *quads = strtoull(out.data, NULL, 10);
+    } else {
+        snprintf(err, errlen, "the dump failed (%s, code %d)",
+                 rc == FLEET_OK ? "write error" : fleet_strerror(rc), code);
+        if (rc == FLEET_OK)
+            rc = FLEET_ERR_IO;
+    }
+    fleet_buf_free(&out);
+    return rc;
+}

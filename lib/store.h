@@ -154,7 +154,29 @@ char *fleet_store_literal(struct fleet_store *st, const char *graph, const char 
 /* 1 if some graph holds (?, predicate, "value") with a plain literal value. */
 int fleet_store_has_literal(struct fleet_store *st, const char *predicate, const char *value);
 
+/* Calls fn once for every quad (?, predicate, ?, any graph) with the quad's terms (graph kind
+ * FLEET_TERM_NONE for the default graph; strings borrowed, valid during the call only) until fn
+ * returns non-zero. fn runs under the store lock and must not call the store. Returns the number
+ * of calls. For a registry rebuilding its index from the store at start-up. */
+typedef int (*fleet_store_quad_fn)(void *ctx, const struct fleet_term q[4]);
+long fleet_store_each(struct fleet_store *st, const char *predicate, fleet_store_quad_fn fn,
+                      void *ctx);
+
 /* The store's generation: bumped by every committed write. */
 uint64_t fleet_store_generation(struct fleet_store *st);
+
+/* ---- backups ----------------------------------------------------------------------------- */
+
+/* Runs under the store lock at the backup's point in time, just before the dump forks (e.g. to
+ * hard-link the model files that point in time references). Returns 0, or -1 to abort. */
+typedef int (*fleet_store_dump_hook)(void *arg);
+
+/* Writes every quad outside the ontology graph (which the daemon reloads from ontology_dir) as
+ * N-Quads to fd and fsyncs it, as of one point in time, from a forked child over a copy-on-write
+ * view: writers are held up only for the fork. Blank nodes are relabelled _:bN. *generation is
+ * the store's generation at that point, *quads the number written. */
+enum fleet_err fleet_store_dump(struct fleet_store *st, int fd, fleet_store_dump_hook hook,
+                                void *hook_arg, uint64_t *generation, uint64_t *quads, char *err,
+                                size_t errlen);
 
 #endif
