@@ -44,6 +44,10 @@ struct view {
     size_t n_dflt;
     fleet_tid *named; /* graphs GRAPH ?g ranges over */
     size_t n_named;
+    char **absent;    /* IRIs of GRAPH <iri> patterns naming no graph of the dataset: offered to
+                         rasqal as empty graphs, because rasqal 0.9.33 answers a GRAPH <iri>
+                         it does not know with one empty solution instead of none */
+    size_t n_absent;
 };
 
 struct fleet_store {
@@ -484,7 +488,8 @@ static librdf_stream *fs_context_serialise(librdf_storage *storage, librdf_node 
 struct giter {
     struct fleet_store *st;
     fleet_tid *ids;
-    long n;
+    long n;          /* graphs of the store in ids */
+    long n_absent;   /* then st->view.absent[0..n_absent) */
     long pos;
     librdf_node *cur;
 };
@@ -492,7 +497,7 @@ struct giter {
 static int giter_is_end(void *ctx)
 {
     struct giter *g = ctx;
-    return g->pos >= g->n;
+    return g->pos >= g->n + g->n_absent;
 }
 
 static int giter_next(void *ctx)
@@ -502,16 +507,20 @@ static int giter_next(void *ctx)
         librdf_free_node(g->cur);
     g->cur = NULL;
     g->pos++;
-    return g->pos >= g->n;
+    return g->pos >= g->n + g->n_absent;
 }
 
 static void *giter_get(void *ctx, int flags)
 {
     struct giter *g = ctx;
-    if (g->pos >= g->n || flags != LIBRDF_ITERATOR_GET_METHOD_GET_OBJECT)
+    if (g->pos >= g->n + g->n_absent || flags != LIBRDF_ITERATOR_GET_METHOD_GET_OBJECT)
         return NULL;
     if (!g->cur)
-        g->cur = tid_to_node(g->st, g->ids[g->pos]);
+        g->cur = g->pos < g->n
+                     ? tid_to_node(g->st, g->ids[g->pos])
+                     : librdf_new_node_from_uri_string(
+                           g->st->world,
+                           (const unsigned char *)g->st->view.absent[g->pos - g->n]);
     return g->cur;
 }
 
@@ -548,6 +557,9 @@ static librdf_iterator *fs_get_contexts(librdf_storage *storage)
                 g->ids[k++] = g->ids[i];
         g->n = k;
     }
+    /* Graph IRIs the query names that are not among these (fs_find_in_context answers them with
+     * nothing). */
+    g->n_absent = (long)st->view.n_absent;
     librdf_iterator *it = librdf_new_iterator(st->world, g, giter_is_end, giter_next, giter_get,
                                               giter_finished);
     if (!it)
@@ -1629,6 +1641,43 @@ static enum fleet_err finish_child(enum fleet_err crc, int code, const struct fl
     return err == FLEET_OK ? FLEET_ERR_INTERNAL : err;
 }
 
+/* Collects into v->absent the IRIs of GRAPH <iri> patterns (anywhere in gp) that name no graph
+ * of the query's dataset: a graph without triples, or one outside FROM NAMED / named-graph-uri.
+ * Called under st->lock. -1 on ENOMEM. */
+static int absent_graphs(struct fleet_store *st, rasqal_graph_pattern *gp, struct view *v)
+{
+    if (!gp)
+        return 0;
+    if (rasqal_graph_pattern_get_operator(gp) == RASQAL_GRAPH_PATTERN_OPERATOR_GRAPH) {
+        rasqal_literal *origin = rasqal_graph_pattern_get_origin(gp);
+        if (origin && origin->type == RASQAL_LITERAL_URI) {
+            const char *iri = (const char *)raptor_uri_as_string(origin->value.uri);
+            fleet_tid g = iri_tid(st, iri);
+            int present = g != 0 && fleet_qs_graph_size(st->qs, g) > 0 &&
+                          (!v->active || in_set(v->named, v->n_named, g));
+            for (size_t i = 0; !present && i < v->n_absent; i++)
+                present = strcmp(v->absent[i], iri) == 0; /* listed already */
+            if (!present) {
+                char **a = realloc(v->absent, (v->n_absent + 1) * sizeof(*a));
+                if (!a)
+                    return -1;
+                v->absent = a;
+                if (!(a[v->n_absent] = strdup(iri)))
+                    return -1;
+                v->n_absent++;
+            }
+        }
+    }
+    for (int i = 0;; i++) {
+        rasqal_graph_pattern *sub = rasqal_graph_pattern_get_sub_graph_pattern(gp, i);
+        if (!sub)
+            break;
+        if (absent_graphs(st, sub, v) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_query *q,
                                  struct fleet_answer *ans)
 {
@@ -1801,6 +1850,10 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
         rc = FLEET_ERR_NOMEM;
         goto out;
     }
+    if (absent_graphs(st, rasqal_query_get_query_graph_pattern(rq), &job.view) != 0) {
+        rc = FLEET_ERR_NOMEM;
+        goto out;
+    }
     rasqal_free_query(rq);
     rq = NULL;
 
@@ -1828,6 +1881,7 @@ out:
         pthread_mutex_unlock(&st->lock);
     free(job.view.dflt);
     free(job.view.named);
+    fleet_strv_free_n(job.view.absent, job.view.n_absent);
     free(qd);
     free(qn);
     fleet_sparql_strv_free(job.describe_iris);

@@ -684,6 +684,39 @@ START_TEST(test_dataset)
 }
 END_TEST
 
+/* GRAPH <iri> naming no graph of the dataset matches nothing (rasqal alone answers it with one
+ * empty solution). */
+START_TEST(test_graph_absent)
+{
+    struct daemon *d = daemon_new(NULL);
+    daemon_start(d);
+    ck_assert_int_eq(send_graph(d, "PUT", EX "g1", "text/turtle", TTL_A), 201);
+    ck_assert(!ask(d, "ASK { GRAPH <" EX "nothing> { ?s ?p ?o } }"));
+    ck_assert(ask(d, "ASK { GRAPH <" EX "g1> { ?s ?p ?o } }"));
+    char *rows = select_rows(d, NULL,
+                             "SELECT (COUNT(*) AS ?n) WHERE { GRAPH <" EX "nothing> { ?s ?p ?o } }");
+    ck_assert_str_eq(rows, "0");
+    free(rows);
+    rows = select_rows(d, NULL, "SELECT ?s WHERE { GRAPH <" EX "nothing> { ?s ?p ?o } }");
+    ck_assert_str_eq(rows, "");
+    free(rows);
+    /* A graph of the store outside FROM NAMED is not in the dataset either. */
+    rows = select_rows(d, NULL,
+                       "SELECT ?s FROM NAMED <" EX "other> WHERE { GRAPH <" EX "g1> { ?s ?p ?o } }");
+    ck_assert_str_eq(rows, "");
+    free(rows);
+    /* Beside a present graph, the absent one adds nothing. */
+    char *both = select_rows(d, NULL,
+                             "SELECT ?s ?o WHERE { { GRAPH <" EX "g1> { ?s ?p ?o } } UNION "
+                             "{ GRAPH <" EX "nothing> { ?s ?p ?o } } }");
+    char *one = select_rows(d, NULL, "SELECT ?s ?o WHERE { GRAPH <" EX "g1> { ?s ?p ?o } }");
+    ck_assert_str_eq(both, one);
+    free(both);
+    free(one);
+    daemon_free(d);
+}
+END_TEST
+
 START_TEST(test_malformed_query)
 {
     struct daemon *d = daemon_new(NULL);
@@ -968,6 +1001,81 @@ START_TEST(test_concurrent_writers)
     snprintf(want, sizeof(want), "%d", WRITERS * WRITES_EACH);
     ck_assert_str_eq(rows, want);
     free(rows);
+    daemon_free(d);
+}
+END_TEST
+
+/* The response cache never answers from before a write that finished before the read began:
+ * a writer bumps a counter graph by graph while readers repeat one GET, and every answer must be
+ * at least the value acknowledged when that GET was sent. Volatile queries (NOW()) bypass it. */
+struct cache_writer {
+    const struct daemon *d;
+    volatile int acked;
+    volatile int stop;
+};
+
+static void *cache_writer_run(void *arg)
+{
+    struct cache_writer *w = arg;
+    for (int v = 1; !w->stop && v <= 200; v++) {
+        char doc[128];
+        snprintf(doc, sizeof(doc), "<" EX "counter> <" EX "value> %d .\n", v);
+        if (send_graph(w->d, "PUT", EX "counter", "text/turtle", doc) / 100 == 2)
+            __atomic_store_n(&w->acked, v, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+START_TEST(test_cache_sees_writes)
+{
+    struct daemon *d = daemon_new(NULL);
+    daemon_start(d);
+    ck_assert_int_eq(send_graph(d, "PUT", EX "counter", "text/turtle",
+                                "<" EX "counter> <" EX "value> 0 .\n"),
+                     201);
+    char *eq = escape("SELECT ?v WHERE { <" EX "counter> <" EX "value> ?v }");
+    char path[512];
+    snprintf(path, sizeof(path), "/sparql?query=%s", eq);
+    free(eq);
+    struct cache_writer w = {d, 0, 0};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, cache_writer_run, &w), 0);
+    int reads = 0, last = -1;
+    for (;;) {
+        int before = __atomic_load_n(&w.acked, __ATOMIC_ACQUIRE);
+        struct reply r;
+        http(d, "GET", path, NULL, NULL, "text/csv", NULL, 0, &r);
+        ck_assert_int_eq(r.status, 200);
+        int v = -1;
+        ck_assert_int_eq(sscanf(r.body, "v\r\n%d", &v), 1);
+        ck_assert_msg(v >= before, "read %d after %d was acknowledged (stale cache)", v, before);
+        reply_free(&r);
+        reads++;
+        last = v;
+        if (before == 200)
+            break;
+    }
+    pthread_join(th, NULL);
+    ck_assert_int_eq(last, 200);
+    /* Repeated reads with no write in between are answered the same (and from the cache). */
+    struct reply a, b;
+    http(d, "GET", path, NULL, NULL, "text/csv", NULL, 0, &a);
+    http(d, "GET", path, NULL, NULL, "text/csv", NULL, 0, &b);
+    ck_assert_str_eq(a.body, b.body);
+    reply_free(&a);
+    reply_free(&b);
+    /* NOW() is never served from the cache. */
+    eq = escape("SELECT (STR(NOW()) AS ?t) WHERE {}");
+    snprintf(path, sizeof(path), "/sparql?query=%s", eq);
+    free(eq);
+    http(d, "GET", path, NULL, NULL, "text/csv", NULL, 0, &a);
+    sleep_ms(1100);
+    http(d, "GET", path, NULL, NULL, "text/csv", NULL, 0, &b);
+    ck_assert_int_eq(a.status, 200);
+    ck_assert_str_ne(a.body, b.body);
+    reply_free(&a);
+    reply_free(&b);
+    fprintf(stderr, "test_cache_sees_writes: %d reads during 200 writes\n", reads);
     daemon_free(d);
 }
 END_TEST
@@ -1298,11 +1406,13 @@ static Suite *daemon_suite(void)
     ADD(test_body_limit);
     ADD(test_ask_construct_describe);
     ADD(test_dataset);
+    ADD(test_graph_absent);
     ADD(test_malformed_query);
     ADD(test_query_timeout);
     ADD(test_update_operations);
     ADD(test_failed_update_changes_nothing);
     ADD(test_concurrent_writers);
+    ADD(test_cache_sees_writes);
     ADD(test_durable_after_kill9);
     ADD(test_durable_kill9_mid_stream);
     ADD(test_durable_kill9_across_snapshots);
