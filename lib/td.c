@@ -90,6 +90,7 @@
 #define NS_SCHEMA "https://schema.org/"
 
 #define DISCOVERY_CONTEXT "https://www.w3.org/2022/wot/discovery"
+#define DISCOVERY_NS "https://www.w3.org/2022/wot/discovery#"
 
 #define MAX_DEPTH 32            /* nested objects/arrays below the TD */
 #define MAX_ERRORS 100          /* errors kept in a struct fleet_td_errors */
@@ -1637,6 +1638,11 @@ static int find_term(const struct mapper *m, const struct frame *cx, const char 
             return 1;
     if ((out->user_iri = user_term(m, name, strlen(name))))
         return 1;
+    /* The WoT Discovery context's classes, for a directory's own TD and for Thing Links. */
+    if (m->discovery && strcmp(name, "ThingDirectory") == 0)
+        return (out->user_iri = DISCOVERY_NS "ThingDirectory") != NULL;
+    if (m->discovery && strcmp(name, "ThingLink") == 0)
+        return (out->user_iri = DISCOVERY_NS "ThingLink") != NULL;
     return (out->term = scope_term(&thing_scope, name)) != NULL;
 }
 

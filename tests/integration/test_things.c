@@ -1119,15 +1119,16 @@ START_TEST(test_directory_td)
     ck_assert_uint_eq(r.len, 0);
     reply_free(&r);
     (void)len;
-    /* The directory's TD is a TD: the registry's own validation and RDF mapping accept it
-     * (less its discovery @type, which lib/td.c does not know as a term). */
-    json_object_del(td, "@type");
+    /* The directory's TD is a TD: the registry's own validation and RDF mapping accept it,
+     * @type ThingDirectory (from the discovery context) included, and it becomes RDF. */
     json_object_set_new(td, "id", json_string("urn:example:directory-copy"));
     char *text = json_dumps(td, 0);
     struct reply pr;
     long s = put_td(d, "urn:example:directory-copy", text, &pr);
     ck_assert_msg(s == 201, "the directory TD does not validate: %ld %s", s, pr.body);
     reply_free(&pr);
+    ck_assert(ask(d, "ASK { <urn:example:directory-copy> a "
+                     "<https://www.w3.org/2022/wot/discovery#ThingDirectory> }"));
     free(text);
     json_decref(td);
     /* A clean exit: under --enable-sanitizers this is where leaks would show. */
