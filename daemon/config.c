@@ -352,6 +352,31 @@ bad:
     return -1;
 }
 
+/* An http or https URL without spaces: where the daemon tells agents to fetch from. */
+static int parse_http_url(const struct key *k, const char *value, void *field, char *msg,
+                          size_t msglen)
+{
+    const char *host = strncmp(value, "http://", 7) == 0    ? value + 7
+                       : strncmp(value, "https://", 8) == 0 ? value + 8
+                                                            : NULL;
+    if (!host || !*host || *host == '/' || strpbrk(value, " \t\"<>{}|\\^`?#")) {
+        bad_value(k, value, msg, msglen);
+        return -1;
+    }
+    return parse_string(k, value, field, msg, msglen);
+}
+
+static int parse_storage(const struct key *k, const char *value, void *field, char *msg,
+                         size_t msglen)
+{
+    if (strcmp(value, "embedded") == 0 || strcmp(value, "postgresql") == 0) {
+        *(int *)field = strcmp(value, "postgresql") == 0;
+        return 0;
+    }
+    bad_value(k, value, msg, msglen);
+    return -1;
+}
+
 static int parse_log_level(const struct key *k, const char *value, void *field, char *msg,
                            size_t msglen)
 {
@@ -389,12 +414,51 @@ static const struct key keys[] = {
      "a size of at least 1024 bytes, " SIZE_SUFFIXES},
     {"snapshot_journal_bytes", parse_bytes, F(snapshot_journal_bytes), 1, UINT64_MAX,
      "a size > 0, " SIZE_SUFFIXES},
+    {"cache_bytes", parse_bytes, F(cache_bytes), 0, UINT64_MAX,
+     "a size (0 turns the response cache off), " SIZE_SUFFIXES},
     {"http_threads", parse_unsigned, F(http_threads), 1, 256, "an integer from 1 to 256"},
     {"max_connections", parse_unsigned, F(max_connections), 1, 65536, "an integer from 1 to 65536"},
+    {"event_log_size", parse_u64, F(event_log_size), 1, 1000000, "an integer from 1 to 1000000"},
+    {"max_event_streams", parse_unsigned, F(max_event_streams), 1, 65536,
+     "an integer from 1 to 65536"},
+    {"thing_max_ttl", parse_u64, F(thing_max_ttl_s), 1, 10ULL * 366 * 24 * 3600,
+     "a number of seconds from 1 to 316224000 (ten years)"},
+    {"thing_page_limit", parse_unsigned, F(thing_page_limit), 1, 100000,
+     "an integer from 1 to 100000"},
+    {"agents_file", parse_string, F(agents_file), 0, 0, "a file name"},
+    {"agent_interval", parse_duration, F(agent_interval_ms), 100, MS_PER_DAY,
+     "a duration from 100ms to 1 day, such as 60, 30s or 5m"},
+    {"agent_timeout", parse_duration, F(agent_timeout_ms), 1, MS_PER_DAY, DURATION_EXPECT},
+    {"agent_max_backoff", parse_duration, F(agent_max_backoff_ms), 100, MS_PER_DAY,
+     "a duration from 100ms to 1 day, such as 10m"},
+    {"agent_max_reply", parse_bytes, F(agent_max_reply_bytes), 1024, 1ULL << 30,
+     "a size from 1K to 1G, " SIZE_SUFFIXES},
+    {"agent_concurrency", parse_unsigned, F(agent_concurrency), 1, 4096,
+     "an integer from 1 to 4096"},
+    {"agent_page_size", parse_unsigned, F(agent_page_size), 1, 10000,
+     "an integer from 1 to 10000"},
+    {"job_timeout", parse_duration, F(job_timeout_ms), 1000, MS_PER_DAY,
+     "a duration from 1 s to 1 day, such as 3600 or 30m"},
+    {"public_url", parse_http_url, F(public_url), 0, 0,
+     "an http or https URL without query, such as https://fleet.example.org"},
     {"log_level", parse_log_level, F(log_level), 0, 0, "err, warning, notice, info or debug"},
+    {"storage", parse_storage, F(storage_pg), 0, 0, "embedded or postgresql"},
+    {"postgresql", parse_string, F(pg_conninfo), 0, 0,
+     "a libpq connection string such as host=127.0.0.1 dbname=tinyfleet"},
+    {"pg_poll_interval", parse_duration, F(pg_poll_ms), 1, MS_PER_DAY, DURATION_EXPECT},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+size_t fleet_config_key_count(void)
+{
+    return NKEYS;
+}
+
+const char *fleet_config_key_name(size_t i)
+{
+    return i < NKEYS ? keys[i].name : NULL;
+}
 
 static const struct key *find_key(const char *name)
 {
@@ -435,9 +499,23 @@ void fleet_config_defaults(struct fleet_config *cfg)
     cfg->max_result_rows = 100000;
     cfg->max_body_bytes = 256ULL << 20;
     cfg->snapshot_journal_bytes = 64ULL << 20;
+    cfg->cache_bytes = 64ULL << 20;
     cfg->http_threads = 4;
     cfg->max_connections = 1024;
+    cfg->event_log_size = 1000;
+    cfg->max_event_streams = 64;
+    cfg->thing_max_ttl_s = 24 * 3600;
+    cfg->thing_page_limit = 100;
+    cfg->agent_interval_ms = 60000;
+    cfg->agent_timeout_ms = 10000;
+    cfg->agent_max_backoff_ms = 600000;
+    cfg->job_timeout_ms = 3600000;
+    cfg->agent_max_reply_bytes = 8ULL << 20;
+    cfg->agent_concurrency = 64;
+    cfg->agent_page_size = 100;
     cfg->log_level = FLEET_LOG_INFO;
+    cfg->storage_pg = 0;
+    cfg->pg_poll_ms = 1000;
 }
 
 /* Cuts a comment ('#' at the start or after a blank) and trims; returns the first non-blank. */
@@ -591,6 +669,10 @@ int fleet_config_check(const struct fleet_config *cfg, char *err, size_t errlen)
     if (cfg->max_connections < cfg->http_threads) {
         set_err(err, errlen, "max_connections (%u) is smaller than http_threads (%u)",
                 cfg->max_connections, cfg->http_threads);
+        return -1;
+    }
+    if (cfg->storage_pg && cfg->pg_conninfo[0] == '\0') {
+        set_err(err, errlen, "storage postgresql needs a postgresql connection string");
         return -1;
     }
     if (cfg->log_level < FLEET_LOG_ERR || cfg->log_level > FLEET_LOG_DEBUG) {

@@ -7,9 +7,11 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <nettle/sha2.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "routes.h"
 
 static double now_ms(void)
@@ -108,6 +111,135 @@ static void add_common_headers(struct fleet_req *req, struct MHD_Response *resp)
     }
 }
 
+/* ---- the response cache ------------------------------------------------------------------- */
+
+static void cache_store(struct fleet_req *req, const char *content_type, const char *body,
+                        size_t len, const char *const *headers)
+{
+    struct fleet_cache_answer a;
+    memset(&a, 0, sizeof(a));
+    a.status = 200;
+    a.content_type = (char *)content_type;
+    for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2) {
+        if (i / 2 >= FLEET_CACHE_MAX_HEADERS)
+            return; /* more headers than an entry keeps: not cached */
+        a.headers[i] = (char *)headers[i];
+        a.headers[i + 1] = (char *)headers[i + 1];
+    }
+    a.body = (char *)body;
+    a.len = len;
+    fleet_cache_put(req->d->cache, req->cache_key, req->cache_gen, &a);
+}
+
+struct arg_list {
+    struct fleet_buf parts[64];
+    size_t n;
+    int overflow;
+};
+
+static enum MHD_Result cache_collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct arg_list *l = cls;
+    (void)kind;
+    if (l->n == 64) {
+        l->overflow = 1;
+        return MHD_NO;
+    }
+    struct fleet_buf *b = &l->parts[l->n++];
+    *b = (struct fleet_buf)FLEET_BUF_INIT;
+    /* length-prefixed: no value can forge another argument */
+    fleet_buf_printf(b, "%zu:%s=%zu:%s", strlen(key), key, value ? strlen(value) : (size_t)0,
+                     value ? value : "");
+    return MHD_YES;
+}
+
+static int buf_cmp(const void *a, const void *b)
+{
+    const struct fleet_buf *x = a, *y = b;
+    return strcmp(x->data ? x->data : "", y->data ? y->data : "");
+}
+
+/* 1 if a SPARQL query's answer may change without a write: functions that read the clock or
+ * make up values, and SERVICE. Conservative: a match in a string literal counts too. */
+static int sparql_volatile(const char *q)
+{
+    static const char *const words[] = {"NOW", "RAND", "UUID", "STRUUID", "BNODE", "SERVICE"};
+    for (const char *p = q; *p; p++)
+        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+            size_t n = strlen(words[i]);
+            if (strncasecmp(p, words[i], n) == 0 &&
+                (p == q || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == ':' ||
+                             p[-1] == '?' || p[-1] == '$')) &&
+                !(isalnum((unsigned char)p[n]) || p[n] == '_'))
+                return 1;
+        }
+    return 0;
+}
+
+/* The cache key of a GET: path, sorted query arguments and Accept; NULL if the request must
+ * not come from the cache. */
+static char *cache_key(struct fleet_req *req)
+{
+    struct arg_list l;
+    memset(&l, 0, sizeof(l));
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, cache_collect_arg, &l);
+    if (l.overflow) {
+        for (size_t i = 0; i < l.n; i++)
+            fleet_buf_free(&l.parts[i]);
+        return NULL;
+    }
+    qsort(l.parts, l.n, sizeof(l.parts[0]), buf_cmp);
+    struct fleet_buf k = FLEET_BUF_INIT;
+    const char *accept = fleet_req_header(req, MHD_HTTP_HEADER_ACCEPT);
+    fleet_buf_printf(&k, "%zu:%s\n%s\n", strlen(req->path), req->path, accept ? accept : "");
+    for (size_t i = 0; i < l.n; i++) {
+        fleet_buf_puts(&k, l.parts[i].data ? l.parts[i].data : "");
+        fleet_buf_putc(&k, '&');
+        fleet_buf_free(&l.parts[i]);
+    }
+    const char *q = fleet_req_arg(req, "query");
+    if (k.oom || (q && sparql_volatile(q))) {
+        fleet_buf_free(&k);
+        return NULL;
+    }
+    size_t len;
+    return fleet_buf_steal(&k, &len);
+}
+
+/* Answers req from the cache if it can (returns 1 with *r set), else arms req->cache_key so that
+ * the handler's 200 is stored (returns 0). */
+static int cache_lookup(struct fleet_req *req, int *r)
+{
+    struct fleet_daemon *d = req->d;
+    if (!d->cache || !req->route->cacheable ||
+        (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) ||
+        req->body.len || req->body_len)
+        return 0;
+    char *key = cache_key(req);
+    if (!key)
+        return 0;
+    /* Read before the handler runs: a write meanwhile makes this entry stale, never wrong. */
+    uint64_t gen = fleet_store_generation(d->store);
+    struct fleet_cache_answer a;
+    int hit = fleet_cache_get(d->cache, key, gen, &a);
+    if (hit != 1) {
+        req->cache_key = key;
+        req->cache_gen = gen;
+        return 0;
+    }
+    free(key);
+    const char *h[2 * FLEET_CACHE_MAX_HEADERS + 1];
+    size_t n = 0;
+    for (; n < 2 * FLEET_CACHE_MAX_HEADERS && a.headers[n]; n++)
+        h[n] = a.headers[n];
+    h[n] = NULL;
+    *r = fleet_respond_steal(req, a.status, a.content_type, a.body, a.len, h);
+    a.body = NULL; /* the response owns it */
+    fleet_cache_answer_free(&a);
+    return 1;
+}
+
 int fleet_respond_steal(struct fleet_req *req, int status, const char *content_type, char *body,
                         size_t len, const char *const *headers)
 {
@@ -125,6 +257,8 @@ int fleet_respond_steal(struct fleet_req *req, int status, const char *content_t
     for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
         MHD_add_response_header(resp, headers[i], headers[i + 1]);
     add_common_headers(req, resp);
+    if (req->cache_key && status == 200)
+        cache_store(req, content_type, body, len, headers);
     enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     req->responded = 1;
@@ -203,6 +337,29 @@ int fleet_respond_fd(struct fleet_req *req, int status, const char *content_type
     return r;
 }
 
+int fleet_respond_reader(struct fleet_req *req, int status, const char *content_type,
+                         size_t block_size, fleet_body_reader reader, void *cls,
+                         void (*free_cls)(void *cls), const char *const *headers)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, block_size, reader, cls, free_cls);
+    if (!resp) {
+        free_cls(cls);
+        return MHD_NO;
+    }
+    if (content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
+        MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    add_common_headers(req, resp);
+    enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp); /* calls free_cls if the queueing failed */
+    req->responded = 1;
+    req->status = status;
+    req->resp_bytes = 0; /* the reader counts */
+    return r;
+}
+
 int fleet_problem(struct fleet_req *req, int status, const char *slug, const char *detail,
                   const char *field)
 {
@@ -238,13 +395,26 @@ int fleet_problem_ext(struct fleet_req *req, int status, const char *slug, const
     if (!body)
         return MHD_NO;
     const char *hdrs[5] = {NULL};
+    char allow[256];
     size_t k = 0;
     if (status == 401) {
         hdrs[k++] = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
         hdrs[k++] = "Bearer realm=\"tinyfleet\"";
-    } else if (status == 405 && req->route) {
+    } else if (status == 405 && (req->allow || req->route)) {
+        /* Allow is a comma-separated list (RFC 9110 10.2.1); the route table separates by spaces. */
+        size_t n = 0;
+        for (const char *m = req->allow ? req->allow : req->route->methods;
+             *m && n + 3 < sizeof(allow); m++) {
+            if (*m == ' ' && !req->allow) {
+                allow[n++] = ',';
+                allow[n++] = ' ';
+            } else {
+                allow[n++] = *m;
+            }
+        }
+        allow[n] = '\0';
         hdrs[k++] = MHD_HTTP_HEADER_ALLOW;
-        hdrs[k++] = req->route->methods;
+        hdrs[k++] = allow;
     }
     return fleet_respond_steal(req, status, "application/problem+json", body, len, hdrs);
 }
@@ -430,7 +600,17 @@ static void free_req(struct fleet_req *req)
     if (req->body_path[0])
         unlink(req->body_path);
     fleet_buf_free(&req->body);
+    free(req->cache_key);
     free(req);
+}
+
+/* Requests between their first access_handler call and completed(): what a graceful stop waits
+ * for (idle keep-alive connections are not requests and do not hold it up). */
+static long active_requests;
+
+static int route_index(const struct fleet_req *req)
+{
+    return req->route ? (int)(req->route - fleet_routes) : FLEET_METRICS_NO_ROUTE;
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
@@ -439,9 +619,13 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     struct fleet_req *req = *req_cls;
     if (!req)
         return;
+    double ms = now_ms() - req->t0;
+    int ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    /* The path only: no query string, header, token or body is ever logged. */
     fleet_log(FLEET_LOG_INFO, "%s %s %d %zu %.1fms%s", req->method, req->path, req->status,
-              req->resp_bytes, now_ms() - req->t0,
-              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+              req->resp_bytes, ms, ok ? "" : " (aborted)");
+    fleet_metrics_request_end(route_index(req), req->method, req->status, ms / 1000.0, ok);
+    __atomic_sub_fetch(&active_requests, 1, __ATOMIC_RELEASE);
     free_req(req);
     *req_cls = NULL;
 }
@@ -455,6 +639,17 @@ static int begin(struct fleet_req *req)
     const char *token = auth ? fleet_bearer_token(auth) : NULL;
     int require_read;
 
+    if (token) {
+        /* Who made a change, for records such as deployments: a fingerprint, never the token. */
+        struct sha256_ctx h;
+        uint8_t digest[SHA256_DIGEST_SIZE];
+        sha256_init(&h);
+        sha256_update(&h, strlen(token), (const uint8_t *)token);
+        sha256_digest(&h, sizeof(digest), digest);
+        int n = snprintf(req->token_id, sizeof(req->token_id), "sha256:");
+        for (int i = 0; i < 6; i++)
+            n += snprintf(req->token_id + n, sizeof(req->token_id) - (size_t)n, "%02x", digest[i]);
+    }
     pthread_rwlock_rdlock(&d->cfg_lock);
     req->scopes = fleet_tokens_scopes(d->tokens, token);
     req->max_body = d->cfg.max_body_bytes;
@@ -563,7 +758,9 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         req->t0 = now_ms();
         req->status = 0;
         *req_cls = req;
+        __atomic_add_fetch(&active_requests, 1, __ATOMIC_ACQUIRE);
         int r = begin(req);
+        fleet_metrics_request_begin(route_index(req));
         return (enum MHD_Result)r;
     }
     if (req->responded) {
@@ -591,7 +788,10 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     }
     if (req->body_fd >= 0 && lseek(req->body_fd, 0, SEEK_SET) < 0)
         return MHD_NO;
-    int r = req->route->handler(req);
+    int r;
+    if (cache_lookup(req, &r))
+        return (enum MHD_Result)r;
+    r = req->route->handler(req);
     if (!req->responded && r == MHD_YES)
         r = fleet_problem(req, 500, "internal", "the handler sent no response", NULL);
     return (enum MHD_Result)r;
@@ -655,10 +855,14 @@ void fleet_http_stop(struct fleet_daemon *d, long timeout_ms)
     MHD_quiesce_daemon(d->mhd);
     double deadline = now_ms() + (double)timeout_ms;
     for (;;) {
-        const union MHD_DaemonInfo *info =
-            MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-        if (!info || info->num_connections == 0 || now_ms() >= deadline)
+        long active = __atomic_load_n(&active_requests, __ATOMIC_ACQUIRE);
+        if (active == 0)
             break;
+        if (now_ms() >= deadline) {
+            fleet_log(FLEET_LOG_WARNING,
+                      "shutdown_timeout passed with %ld request(s) in flight; closing them", active);
+            break;
+        }
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }

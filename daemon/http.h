@@ -8,16 +8,22 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "auth.h"
 #include "buf.h"
+#include "cache.h"
 #include "config.h"
 #include "err.h"
+#include "events.h"
+#include "match.h"
 #include "model_graph.h"
 #include "store.h"
 #include "templates.h"
 
 struct MHD_Connection;
+struct fleet_things;
+struct fleet_poller;
 struct MHD_Daemon;
 
 /* What the daemon shares with every request. cfg and tokens are swapped on SIGHUP under
@@ -33,6 +39,11 @@ struct fleet_daemon {
     char models_dir[FLEET_PATH_MAX]; /* the uploaded .tflite files, by sha256 (blobs.h) */
     struct fleet_vocab vocab;      /* closed lists and code tables from the ontology */
     struct fleet_templates *templates; /* sparql/<name>.rq */
+    struct fleet_match *match;         /* model/board verdicts (lib/match.h) */
+    struct fleet_cache *cache;         /* answers of cacheable GETs (lib/cache.h); NULL: off */
+    struct fleet_events *events;       /* the Thing notification log (routes_events.c) */
+    struct fleet_things *things;       /* the Thing registry (routes_things.c, lib/things.h) */
+    struct fleet_poller *poller;       /* device agents and benchmark jobs (poller.h) */
 };
 
 enum fleet_body_mode {
@@ -48,8 +59,11 @@ struct fleet_req {
     const char *method;     /* borrowed from MHD */
     const char *path;       /* borrowed from MHD, without the query string */
     const struct fleet_route *route;
+    const char *allow;      /* a 405's Allow header when the route's methods do not all apply
+                               to this resource (e.g. "GET, HEAD, POST"); NULL: the route's */
     unsigned scopes;        /* granted by the bearer token */
     int has_token;
+    char token_id[24];      /* "sha256:" + 12 hex digits of the bearer token, "" without one */
     struct fleet_buf body;  /* FLEET_BODY_MEMORY */
     int body_fd;            /* FLEET_BODY_FILE, -1 otherwise */
     char body_path[FLEET_PATH_MAX + 32];
@@ -64,6 +78,8 @@ struct fleet_req {
     long query_timeout_ms;
     uint64_t max_result_rows;
     char cors_origin[512];
+    char *cache_key;        /* set on a cache miss: the answer is stored under it (owned) */
+    uint64_t cache_gen;     /* the store generation read before the handler ran */
 };
 
 typedef int (*fleet_handler)(struct fleet_req *req);
@@ -76,6 +92,8 @@ struct fleet_route {
     unsigned read_scope;    /* scope needed for GET/HEAD, FLEET_SCOPE_READ or NONE */
     unsigned write_scope;   /* scope needed for other methods */
     fleet_handler handler;
+    int cacheable;          /* GET answers may come from the response cache (lib/cache.h): only
+                               for routes whose answers depend on the store and the request alone */
 };
 
 /* Starts libmicrohttpd on cfg.listen. Returns -1 with a message. */
@@ -104,6 +122,14 @@ int fleet_respond_steal(struct fleet_req *req, int status, const char *content_t
 /* Queues a response that streams size bytes of the open file fd (the response takes fd). */
 int fleet_respond_fd(struct fleet_req *req, int status, const char *content_type, int fd,
                      uint64_t size, const char *const *headers);
+/* Queues a response of unknown length whose body reader produces as it goes (chunked), e.g. an
+ * SSE stream. reader has libmicrohttpd's MHD_ContentReaderCallback signature and may block (one
+ * thread per connection); it runs only while req is alive. free_cls(cls) is called exactly once,
+ * when the response is done, the client went away, or queueing failed. */
+typedef ssize_t (*fleet_body_reader)(void *cls, uint64_t pos, char *buf, size_t max);
+int fleet_respond_reader(struct fleet_req *req, int status, const char *content_type,
+                         size_t block_size, fleet_body_reader reader, void *cls,
+                         void (*free_cls)(void *cls), const char *const *headers);
 /* RFC 7807 application/problem+json: type slug, title from the status, detail, and the name of
  * the offending field or parameter (NULL if none). */
 int fleet_problem(struct fleet_req *req, int status, const char *slug, const char *detail,

@@ -2,10 +2,13 @@
 /* tinyfleetd: start-up, signals and shutdown. Modules start in order (config, tokens, store,
  * HTTP) and stop in reverse. The main thread owns the signals: SIGTERM/SIGINT/SIGHUP are blocked
  * in every thread and taken with sigtimedwait(), so no handler runs asynchronously; the same loop
- * drives the store's housekeeping once a second. The daemon stays in the foreground. */
+ * drives the store's housekeeping once a second and tells the service manager (notify.c) when the
+ * daemon is ready, reloading or stopping, and that it is alive (the watchdog). The daemon stays in
+ * the foreground. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,24 +16,34 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "auth.h"
+#include "backup.h"
 #include "blobs.h"
 #include "config.h"
+#include "events.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
+#include "poller.h"
+#include "routes.h"
 #include "store.h"
+#include "things.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: tinyfleetd [-c FILE] [-l ADDR:PORT] [-d STATE_DIR] [--port-file FILE] [-t]\n"
-            "                  [--version] [--help]\n"
+            "                  [--restore ARCHIVE] [--version] [--help]\n"
             "  -c, --config FILE     read the configuration file (key value lines)\n"
             "  -l, --listen ADDR:PORT  listen address (config: listen); port 0 picks a free port\n"
             "  -d, --state-dir DIR   store directory (config: state_dir)\n"
             "      --port-file FILE  write the bound port to FILE once listening (config: "
             "port_file)\n"
             "  -t, --test-config     check the configuration and exit\n"
+            "      --restore ARCHIVE build the (new, empty) state directory from a backup made\n"
+            "                        by GET /api/v1/admin/backup, then exit\n"
             "      --version         print the version and exit\n"
             "  -h, --help            this text\n");
 }
@@ -40,6 +53,7 @@ struct cli {
     const char *listen;
     const char *state_dir;
     const char *port_file;
+    const char *restore;
     int test_only;
 };
 
@@ -86,6 +100,33 @@ static int write_port_file(const char *path, unsigned port)
     return rename(tmp, path);
 }
 
+/* Keys read once at start-up (by the listener, the store, the event log, the template loader).
+ * A reload keeps their running values, so d->cfg always says what is in force, and names the
+ * ones that changed. */
+#define RESTART_KEY(key, member, is_string)                                                        \
+    {key, offsetof(struct fleet_config, member), sizeof(((struct fleet_config *)0)->member),      \
+     is_string}
+static const struct {
+    const char *key;
+    size_t offset, size;
+    int is_string; /* compared up to the NUL: the bytes after it are not part of the value */
+} restart_keys[] = {
+    RESTART_KEY("listen", listen, 1),
+    RESTART_KEY("state_dir", state_dir, 1),
+    RESTART_KEY("port_file", port_file, 1),
+    RESTART_KEY("ontology_dir", ontology_dir, 1),
+    RESTART_KEY("sparql_dir", sparql_dir, 1),
+    RESTART_KEY("sparql_service", allow_service, 0),
+    RESTART_KEY("snapshot_journal_bytes", snapshot_journal_bytes, 0),
+    RESTART_KEY("http_threads", http_threads, 0),
+    RESTART_KEY("max_connections", max_connections, 0),
+    RESTART_KEY("event_log_size", event_log_size, 0),
+    RESTART_KEY("cache_bytes", cache_bytes, 0),
+    RESTART_KEY("storage", storage_pg, 0),
+    RESTART_KEY("postgresql", pg_conninfo, 1),
+    RESTART_KEY("pg_poll_interval", pg_poll_ms, 0),
+};
+
 static void reload(struct fleet_daemon *d, const struct cli *cli)
 {
     struct fleet_config cfg;
@@ -93,21 +134,31 @@ static void reload(struct fleet_daemon *d, const struct cli *cli)
     char err[1024] = "";
     if (load_config(cli, &cfg, &tok, err, sizeof(err)) != 0) {
         fleet_log(FLEET_LOG_ERR, "reload failed, keeping the old configuration: %s", err);
+        fleet_metrics_reload(0);
         return;
     }
-    if (strcmp(cfg.listen, d->cfg.listen) != 0 || strcmp(cfg.state_dir, d->cfg.state_dir) != 0)
-        fleet_log(FLEET_LOG_WARNING, "reload: listen and state_dir take effect at restart only");
+    for (size_t i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]); i++) {
+        char *now = (char *)&cfg + restart_keys[i].offset;
+        const char *running = (const char *)&d->cfg + restart_keys[i].offset;
+        if (restart_keys[i].is_string ? strcmp(now, running) != 0
+                                      : memcmp(now, running, restart_keys[i].size) != 0)
+            fleet_log(FLEET_LOG_WARNING, "reload: %s takes effect at restart only",
+                      restart_keys[i].key);
+        memcpy(now, running, restart_keys[i].size);
+    }
     pthread_rwlock_wrlock(&d->cfg_lock);
     struct fleet_tokens *old = d->tokens;
-    /* Keep what cannot change at run time. */
-    memcpy(cfg.listen, d->cfg.listen, sizeof(cfg.listen));
-    memcpy(cfg.state_dir, d->cfg.state_dir, sizeof(cfg.state_dir));
     d->cfg = cfg;
     d->tokens = tok;
     fleet_log_set_level(cfg.log_level);
+    fleet_match_set_profile(d->match, cfg.arena_profile);
+    if (d->cache) /* cached answers may depend on what changed (arena_profile, ...) */
+        fleet_cache_clear(d->cache);
     pthread_rwlock_unlock(&d->cfg_lock);
     fleet_tokens_free(old);
     fleet_log(FLEET_LOG_NOTICE, "configuration reloaded (%zu tokens)", fleet_tokens_count(tok));
+    fleet_metrics_reload(1);
+    fleet_agents_reload(d);
 }
 
 int main(int argc, char **argv)
@@ -116,6 +167,7 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},  {"listen", required_argument, NULL, 'l'},
         {"state-dir", required_argument, NULL, 'd'}, {"port-file", required_argument, NULL, 'P'},
         {"test-config", no_argument, NULL, 't'},   {"version", no_argument, NULL, 'V'},
+        {"restore", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     struct cli cli = {0};
     struct fleet_daemon d;
@@ -130,6 +182,7 @@ int main(int argc, char **argv)
         case 'd': cli.state_dir = optarg; break;
         case 'P': cli.port_file = optarg; break;
         case 't': cli.test_only = 1; break;
+        case 'R': cli.restore = optarg; break;
         case 'V': printf("tinyfleetd %s\n", PACKAGE_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -149,8 +202,25 @@ int main(int argc, char **argv)
         fleet_tokens_free(d.tokens);
         return 0;
     }
+    if (cli.restore) {
+        struct fleet_restore_report rep;
+        fleet_tokens_free(d.tokens);
+        enum fleet_err rc = fleet_backup_restore(cli.restore, d.cfg.state_dir, d.cfg.ontology_dir,
+                                                 &rep, err, sizeof(err));
+        if (rc != FLEET_OK) {
+            fprintf(stderr, "tinyfleetd: restore: %s\n", err);
+            return 1;
+        }
+        printf("tinyfleetd: restored %s from %s (backup of %s, generation %llu): %llu quads, "
+               "%llu model files\n",
+               d.cfg.state_dir, cli.restore, rep.created, (unsigned long long)rep.generation,
+               (unsigned long long)rep.quads, (unsigned long long)rep.models);
+        return 0;
+    }
     fleet_log_set_level(d.cfg.log_level);
     pthread_rwlock_init(&d.cfg_lock, NULL);
+    fleet_metrics_init();
+    fleet_notify_init(); /* reads the environment: before any thread exists */
 
     /* Block the signals the main loop takes, before any thread exists, so that every thread
      * (libmicrohttpd's, and the children forked from them) inherits the mask. */
@@ -161,9 +231,16 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* libcurl (device agents, lib/agent.c) is set up once, before any thread exists; raptor is
+     * told to leave it alone (store.c). */
+    if (fleet_agent_global_init(err, sizeof(err)) != FLEET_OK) {
+        fleet_log(FLEET_LOG_ERR, "%s", err);
+        goto out;
+    }
 
     struct fleet_store_options so = {d.cfg.state_dir, d.cfg.ontology_dir, d.cfg.allow_service,
-                                     d.cfg.snapshot_journal_bytes};
+                                     d.cfg.snapshot_journal_bytes,
+                                     d.cfg.storage_pg ? d.cfg.pg_conninfo : NULL, d.cfg.pg_poll_ms};
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (fleet_store_open(&so, &d.store, err, sizeof(err)) != FLEET_OK) {
@@ -190,10 +267,44 @@ int main(int argc, char **argv)
         fleet_log(FLEET_LOG_ERR, "%s", err);
         goto out;
     }
-    static const char *const required_templates[] = {"models-list", NULL};
+    static const char *const required_templates[] = {"models-list", "deployments",
+                                                      "benchmarks", NULL};
     if (fleet_templates_load(d.cfg.sparql_dir, required_templates, &d.templates, err,
                              sizeof(err)) != FLEET_OK) {
         fleet_log(FLEET_LOG_ERR, "%s (check sparql_dir)", err);
+        goto out;
+    }
+    for (size_t i = 0; fleet_match_templates[i]; i++)
+        if (!fleet_templates_get(d.templates, fleet_match_templates[i])) {
+            fleet_log(FLEET_LOG_ERR, "%s/%s.rq is missing (check sparql_dir)", d.cfg.sparql_dir,
+                      fleet_match_templates[i]);
+            goto out;
+        }
+    if (d.cfg.cache_bytes) {
+        d.cache = fleet_cache_new((size_t)d.cfg.cache_bytes);
+        if (!d.cache) {
+            fleet_log(FLEET_LOG_ERR, "out of memory");
+            goto out;
+        }
+    }
+    d.match = fleet_match_new(d.store, d.templates, d.cfg.arena_profile, d.cfg.query_timeout_ms);
+    if (!d.match) {
+        fleet_log(FLEET_LOG_ERR, "out of memory");
+        goto out;
+    }
+    d.events = fleet_events_new((size_t)d.cfg.event_log_size);
+    if (!d.events) {
+        fleet_log(FLEET_LOG_ERR, "out of memory for an event log of %llu events",
+                  (unsigned long long)d.cfg.event_log_size);
+        goto out;
+    }
+    if (fleet_things_open(d.store, &d.things, err, sizeof(err)) != FLEET_OK) {
+        fleet_log(FLEET_LOG_ERR, "%s", err);
+        goto out;
+    }
+    fleet_things_routes_init(&d);
+    if (fleet_agents_init(&d, err, sizeof(err)) != 0) {
+        fleet_log(FLEET_LOG_ERR, "%s", err);
         goto out;
     }
     if (fleet_http_start(&d, err, sizeof(err)) != 0) {
@@ -211,20 +322,56 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    if (fleet_agents_start(&d, err, sizeof(err)) != 0) { /* the port is known now */
+        fleet_log(FLEET_LOG_ERR, "%s", err);
+        goto out;
+    }
+
+    /* Ready: the store is open and the socket listens (and the port file says where). */
+    fleet_notifyf("READY=1\nSTATUS=serving on port %u, %llu triples", d.port,
+                  (unsigned long long)ss.quads);
+
+    /* The housekeeping runs once a second; with a watchdog the loop also wakes at half its
+     * interval (sd_watchdog_enabled(3)), so a main loop stuck in the store stops the pings. */
+    uint64_t watchdog_usec = fleet_notify_watchdog_usec();
+    long tick_ms = 1000;
+    if (watchdog_usec && watchdog_usec / 2000 < (uint64_t)tick_ms)
+        tick_ms = watchdog_usec >= 2000 ? (long)(watchdog_usec / 2000) : 1;
+    uint64_t next_housekeeping = 0;
     for (;;) {
-        struct timespec tick = {1, 0};
+        struct timespec tick = {tick_ms / 1000, (tick_ms % 1000) * 1000000L};
         int sig = sigtimedwait(&set, NULL, &tick);
         if (sig == SIGTERM || sig == SIGINT) {
             fleet_log(FLEET_LOG_NOTICE, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            fleet_notify("STOPPING=1\nSTATUS=stopping");
             break;
         }
-        if (sig == SIGHUP)
+        if (sig == SIGHUP) {
+            fleet_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+                          (unsigned long long)fleet_notify_monotonic_usec());
             reload(&d, &cli);
-        fleet_store_maintain(d.store);
+            fleet_notify("READY=1\nSTATUS=serving");
+        }
+        uint64_t now = fleet_notify_monotonic_usec();
+        if (now >= next_housekeeping) {
+            fleet_store_maintain(d.store);
+            fleet_things_tick(&d);
+            next_housekeeping = now + 1000000;
+        }
+        if (watchdog_usec)
+            fleet_notify("WATCHDOG=1");
     }
     status = 0;
 out:
+    /* Open event streams would otherwise keep their connections until shutdown_timeout. */
+    fleet_events_close(d.events);
+    fleet_agents_stop(&d); /* no agent reply is committed once the store starts closing */
     fleet_http_stop(&d, d.cfg.shutdown_timeout_ms);
+    fleet_poller_free(d.poller);
+    fleet_events_free(d.events);
+    fleet_things_free(d.things);
+    fleet_match_free(d.match);
+    fleet_cache_free(d.cache);
     fleet_templates_free(d.templates);
     fleet_vocab_free(&d.vocab);
     fleet_store_close(d.store);
@@ -232,6 +379,10 @@ out:
         unlink(d.cfg.port_file);
     fleet_tokens_free(d.tokens);
     pthread_rwlock_destroy(&d.cfg_lock);
+    fleet_metrics_clear_sources();
+    fleet_metrics_free();
+    fleet_notify_close();
+    fleet_agent_global_cleanup();
     if (status == 0)
         fleet_log(FLEET_LOG_NOTICE, "stopped");
     return status;

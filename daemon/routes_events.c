@@ -80,7 +80,9 @@ int fleet_route_events(struct fleet_req *req)
         return fleet_respond(req, 200, "text/event-stream", NULL, 0, h);
 
     pthread_rwlock_rdlock(&req->d->cfg_lock);
+    pthread_rwlock_rdlock(&req->d->cfg_lock);
     size_t max_streams = req->d->cfg.max_event_streams;
+    pthread_rwlock_unlock(&req->d->cfg_lock);
     pthread_rwlock_unlock(&req->d->cfg_lock);
 
     enum fleet_err err = FLEET_OK;

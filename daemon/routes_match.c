@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Matchmaking and deployments over HTTP (lib/match.h, lib/deploy.h):
- *   GET    /api/v1/models/{id}/devices?fits=true|false|all&limit&offset
+ *   GET    /api/v1/models/{id}/devices?fits=true|false|all&order=fit|latency&limit&offset
  *   GET    /api/v1/things/{id}/models?fits=&category=&task=&dataset=&min_accuracy=
- *                                     &order=fit|accuracy|macs&limit&offset
+ *                                     &order=fit|accuracy|macs|latency&limit&offset
  *   POST   /api/v1/things/{id}/deployments   {"model": ID, "force": bool, "note": "..."}
  *   GET    /api/v1/things/{id}/deployments[?all=true]
  *   GET    /api/v1/things/{id}/deployments/{deployment}
@@ -155,6 +155,11 @@ int fleet_route_model_devices(struct fleet_req *req, const char *model_id)
         return fleet_problem(req, 405, "method-not-allowed", "use GET here", NULL);
     if (common_args(req, &q, &r) < 0)
         return r;
+    const char *order = fleet_req_arg(req, "order");
+    if (order && strcmp(order, "latency") == 0)
+        q.order = FLEET_ORDER_LATENCY;
+    else if (order && strcmp(order, "fit") != 0)
+        return fleet_problem(req, 400, "bad-parameter", "order must be fit or latency", "order");
     json_t *res;
     enum fleet_err rc = fleet_match_devices_for_model(req->d->match, model_id, &q, &res, err,
                                                       sizeof(err));
@@ -208,11 +213,11 @@ int fleet_route_thing_models(struct fleet_req *req, const char *thing_iri)
         q.order = FLEET_ORDER_ACCURACY;
     else if (strcmp(order, "macs") == 0)
         q.order = FLEET_ORDER_MACS;
+    else if (strcmp(order, "latency") == 0)
+        q.order = FLEET_ORDER_LATENCY;
     else
         return fleet_problem(req, 400, "bad-parameter",
-                             "order must be fit, accuracy or macs (latency arrives with "
-                             "benchmark results)",
-                             "order");
+                             "order must be fit, accuracy, macs or latency", "order");
     json_t *res;
     enum fleet_err rc =
         fleet_match_models_for_device(req->d->match, thing_iri, &q, &res, err, sizeof(err));
@@ -387,8 +392,10 @@ static int create_deployment(struct fleet_req *req, const char *thing_iri)
             char msg[300];
             snprintf(msg, sizeof(msg), "unknown member \"%.200s\" (known: model, force, note)",
                      key);
+            /* key lives in body: answer first, then let body go */
+            int r = fleet_problem(req, 400, "invalid-body", msg, key[0] ? key : "body");
             json_decref(body);
-            return fleet_problem(req, 400, "invalid-body", msg, key[0] ? key : "body");
+            return r;
         }
     }
     json_t *jm = json_object_get(body, "model"), *jf = json_object_get(body, "force"),

@@ -5,7 +5,8 @@
  *   GET    /api/v1/models?category=&sensor=&max_ram_kb=&max_flash_kb=&q=&limit=&offset=
  *   GET    /api/v1/models/{id}         JSON, or the model's triples with Accept: text/turtle
  *   GET    /api/v1/models/{id}/file    the exact bytes, ETag = sha256
- *   DELETE /api/v1/models/{id}         -> 204, triples and file gone
+ *   DELETE /api/v1/models/{id}[?force=true] -> 204, triples and file gone; 409 while deployed
+ *   GET    /api/v1/models/{id}/devices, /deployments   (routes_match.c)
  * The upload is spooled to a file by http.c, split with libmicrohttpd's post processor (the
  * model part streams to its own file), analysed (lib/model.c), and committed as one durable
  * transaction after the file itself is durable (lib/blobs.c): a 201 survives kill -9, and an
@@ -528,8 +529,46 @@ static int delete_model(struct fleet_req *req, const char *id)
         pthread_mutex_unlock(&register_lock);
         return fleet_problem(req, 404, "no-such-model", "no model with this id", "id");
     }
+    /* A model that runs somewhere stays unless ?force=true, which ends those deployments in
+     * the same transaction as the delete. */
+    const char *force_s = fleet_req_arg(req, "force");
+    int force = force_s && strcmp(force_s, "true") == 0;
+    if (force_s && !force && strcmp(force_s, "false") != 0) {
+        pthread_mutex_unlock(&register_lock);
+        free(sha);
+        return fleet_problem(req, 400, "bad-parameter", "force must be true or false", "force");
+    }
+    size_t deployed = 0;
+    fleet_deploy_lock();
+    if (fleet_model_active_deployments(req, id, &deployed) != 0) {
+        fleet_deploy_unlock();
+        pthread_mutex_unlock(&register_lock);
+        free(sha);
+        return fleet_problem(req, 500, "query-failed", "cannot read the model's deployments",
+                             NULL);
+    }
+    if (deployed && !force) {
+        fleet_deploy_unlock();
+        pthread_mutex_unlock(&register_lock);
+        free(sha);
+        char msg[160], extra[64];
+        snprintf(msg, sizeof(msg),
+                 "the model is deployed on %zu board(s); end the deployments first or delete "
+                 "with ?force=true",
+                 deployed);
+        snprintf(extra, sizeof(extra), "\"deployments\":%zu", deployed);
+        return fleet_problem_ext(req, 409, "model-deployed", msg, "id", extra);
+    }
     /* Triples first, file second: a crash in between leaves only an unreferenced file. */
-    enum fleet_err rc = fleet_store_graph_delete(d->store, graph);
+    struct fleet_txn *txn = fleet_txn_new();
+    struct fleet_term g = {FLEET_TERM_IRI, graph, NULL, NULL};
+    enum fleet_err rc = txn ? fleet_txn_clear_graph(txn, &g) : FLEET_ERR_NOMEM;
+    if (rc == FLEET_OK && deployed)
+        rc = fleet_model_end_deployments(req, id, txn);
+    if (rc == FLEET_OK)
+        rc = fleet_store_commit(d->store, txn);
+    fleet_txn_free(txn);
+    fleet_deploy_unlock();
     /* Another model may be the same file under another name. */
     if (rc == FLEET_OK && !fleet_store_has_literal(d->store, FLEET_NS "sha256", sha))
         fleet_blobs_remove(d->models_dir, sha);
@@ -567,6 +606,10 @@ int fleet_route_models(struct fleet_req *req)
             return delete_model(req, id);
         return fleet_problem(req, 405, "method-not-allowed", "use GET or DELETE here", NULL);
     }
+    if (strcmp(slash, "/devices") == 0)
+        return fleet_route_model_devices(req, id);
+    if (strcmp(slash, "/deployments") == 0)
+        return fleet_route_model_deployments(req, id);
     if (strcmp(slash, "/file") == 0) {
         if (get)
             return get_file(req, id);

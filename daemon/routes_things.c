@@ -138,7 +138,9 @@ static void write_init(struct fleet_req *req, struct fleet_things_write *w, cons
     w->len = req->body.len;
     w->now_ms = now_ms();
     pthread_rwlock_rdlock(&req->d->cfg_lock);
+    pthread_rwlock_rdlock(&req->d->cfg_lock);
     w->max_ttl_s = req->d->cfg.thing_max_ttl_s;
+    pthread_rwlock_unlock(&req->d->cfg_lock);
     pthread_rwlock_unlock(&req->d->cfg_lock);
 }
 
@@ -271,7 +273,9 @@ static int list_things(struct fleet_req *req)
         return fleet_problem(req, 400, "bad-parameter", "format must be array or collection",
                              "format");
     pthread_rwlock_rdlock(&req->d->cfg_lock);
+    pthread_rwlock_rdlock(&req->d->cfg_lock);
     page_limit = req->d->cfg.thing_page_limit;
+    pthread_rwlock_unlock(&req->d->cfg_lock);
     pthread_rwlock_unlock(&req->d->cfg_lock);
     /* The page the client asked for, at most page_limit TDs of it (the next link keeps its
      * limit, as the spec requires). */
@@ -659,7 +663,9 @@ int fleet_route_wot(struct fleet_req *req)
     else
         snprintf(base, sizeof(base), "http://127.0.0.1:%u/api/v1/", req->d->port);
     pthread_rwlock_rdlock(&req->d->cfg_lock);
+    pthread_rwlock_rdlock(&req->d->cfg_lock);
     require_read = req->d->cfg.require_read_token;
+    pthread_rwlock_unlock(&req->d->cfg_lock);
     pthread_rwlock_unlock(&req->d->cfg_lock);
 
     json_t *td = json_object();

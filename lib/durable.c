@@ -419,6 +419,30 @@ enum fleet_err fleet_txn_apply(const struct fleet_txn *txn, struct fleet_qs *qs)
     return apply_ops((const unsigned char *)txn->ops.data, txn->ops.len, txn->count, qs);
 }
 
+enum fleet_err fleet_txn_payload(const struct fleet_txn *txn, struct fleet_buf *out)
+{
+    unsigned char h[PAYLOAD_HEADER];
+    if (!txn || !out)
+        return FLEET_ERR_INVAL;
+    h[0] = TXN_VERSION;
+    put32(h + 1, (uint32_t)txn->count);
+    fleet_buf_append(out, h, sizeof(h));
+    fleet_buf_append(out, txn->ops.data, txn->ops.len);
+    return out->oom ? FLEET_ERR_NOMEM : FLEET_OK;
+}
+
+enum fleet_err fleet_txn_apply_payload(const void *payload, size_t len, struct fleet_qs *qs)
+{
+    const unsigned char *p = payload;
+    if (!payload || !qs)
+        return FLEET_ERR_INVAL;
+    if (len < PAYLOAD_HEADER || len > MAX_PAYLOAD)
+        return FLEET_ERR_CORRUPT;
+    if (p[0] != TXN_VERSION)
+        return FLEET_ERR_UNSUPPORTED;
+    return apply_ops(p + PAYLOAD_HEADER, len - PAYLOAD_HEADER, get32(p + 1), qs);
+}
+
 /* ---- files -------------------------------------------------------------------------------- */
 
 static void log_sys(const struct fleet_durable *d, const char *file, const char *what)

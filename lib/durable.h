@@ -42,6 +42,16 @@ size_t fleet_txn_count(const struct fleet_txn *txn); /* number of changes record
  * part of txn may have been applied: commit treats that as fatal. */
 enum fleet_err fleet_txn_apply(const struct fleet_txn *txn, struct fleet_qs *qs);
 
+/* The transaction as a journal payload ([u8 version][u32 op count] ops: the bytes a journal
+ * record checksums), appended to out (borrowed). For journals kept elsewhere (pgjournal.h).
+ * FLEET_ERR_NOMEM if out ran out of memory. */
+struct fleet_buf;
+enum fleet_err fleet_txn_payload(const struct fleet_txn *txn, struct fleet_buf *out);
+/* Checks the len bytes at payload (borrowed), as fleet_txn_payload wrote them, and applies them
+ * to qs. FLEET_ERR_CORRUPT (nothing applied) if malformed, FLEET_ERR_UNSUPPORTED for an unknown
+ * version; on ENOMEM part of it may have been applied, as with fleet_txn_apply. */
+enum fleet_err fleet_txn_apply_payload(const void *payload, size_t len, struct fleet_qs *qs);
+
 struct fleet_durable_stats {
     uint64_t journal_bytes;   /* bytes in live journal segments */
     uint64_t snapshot_bytes;  /* size of the current snapshot file, 0 if none */

@@ -25,7 +25,8 @@
 
 const char *const fleet_match_templates[] = {"match-boards",      "match-board-memory",
                                              "match-board-sensors", "match-models",
-                                             "match-model-arena", "match-model-sensors", NULL};
+                                             "match-model-arena", "match-model-sensors",
+                                             "match-latency",     NULL};
 
 /* ---- the index ---------------------------------------------------------------------------- */
 
@@ -55,6 +56,13 @@ struct model {
     struct strset sensors;
 };
 
+/* The measured latency of a (model, board) pair: the median of the median latencies of its
+ * successful benchmark results (sparql/match-latency.rq). */
+struct latency {
+    char *model_id, *board;
+    double ms;
+};
+
 struct index {
     unsigned long refs;
     uint64_t generation;
@@ -62,6 +70,8 @@ struct index {
     size_t n_boards;
     struct model *models;
     size_t n_models;
+    struct latency *lat; /* sorted by model id, then board */
+    size_t n_lat;
 };
 
 struct fleet_match {
@@ -127,8 +137,11 @@ static void index_free(struct index *ix)
             free(m->arena[k].profile);
         strset_free(&m->sensors);
     }
+    for (size_t i = 0; i < ix->n_lat; i++)
+        free(ix->lat[i].model_id), free(ix->lat[i].board);
     free(ix->boards);
     free(ix->models);
+    free(ix->lat);
     free(ix);
 }
 
@@ -418,6 +431,65 @@ static enum fleet_err build_models(struct fleet_match *m, struct index *ix, char
     return FLEET_OK;
 }
 
+static int latency_cmp(const void *a, const void *b)
+{
+    const struct latency *x = a, *y = b;
+    int c = strcmp(x->model_id, y->model_id);
+    if (!c)
+        c = strcmp(x->board, y->board);
+    return c ? c : (x->ms < y->ms ? -1 : x->ms > y->ms);
+}
+
+static enum fleet_err build_latency(struct fleet_match *m, struct index *ix, char *err,
+                                    size_t errlen)
+{
+    enum fleet_err rc;
+    json_t *rows = select_rows(m, "match-latency", &rc, err, errlen), *row;
+    size_t i, n = 0;
+    if (!rows)
+        return rc;
+    struct latency *v = calloc(json_array_size(rows) + 1, sizeof(*v));
+    if (!v) {
+        json_decref(rows);
+        return FLEET_ERR_NOMEM;
+    }
+    json_array_foreach(rows, i, row)
+    {
+        const char *id = val(row, "id"), *board = val(row, "board"), *ms = val(row, "ms");
+        char *end;
+        double d = ms ? strtod(ms, &end) : -1;
+        if (!id || !board || !ms || end == ms || *end || !isfinite(d) || d < 0)
+            continue;
+        v[n].model_id = strdup(id);
+        v[n].board = strdup(board);
+        v[n].ms = d;
+        if (!v[n].model_id || !v[n].board) {
+            free(v[n].model_id), free(v[n].board);
+            break;
+        }
+        n++;
+    }
+    json_decref(rows);
+    qsort(v, n, sizeof(*v), latency_cmp);
+    /* One entry per pair: the median of its results (the lower middle of an even count). */
+    size_t w = 0;
+    for (size_t r = 0; r < n;) {
+        size_t e = r;
+        while (e < n && strcmp(v[e].model_id, v[r].model_id) == 0 &&
+               strcmp(v[e].board, v[r].board) == 0)
+            e++;
+        double median = v[r + (e - r - 1) / 2].ms;
+        for (size_t k = r + 1; k < e; k++)
+            free(v[k].model_id), free(v[k].board);
+        v[w] = v[r];
+        v[w++].ms = median;
+        r = e;
+    }
+    ix->lat = v;
+    ix->n_lat = w;
+    return FLEET_OK;
+}
+
 static void index_release(struct fleet_match *m, struct index *ix)
 {
     if (!ix)
@@ -463,6 +535,8 @@ static enum fleet_err index_get(struct fleet_match *m, struct index **out, char 
         rc = build_boards(m, ix, err, errlen);
         if (rc == FLEET_OK)
             rc = build_models(m, ix, err, errlen);
+        if (rc == FLEET_OK)
+            rc = build_latency(m, ix, err, errlen);
     }
     if (rc != FLEET_OK) {
         if (rc == FLEET_ERR_NOMEM)
@@ -495,6 +569,8 @@ static const char *local_name(const char *iri)
 
 struct verdict {
     int fits;
+    int has_latency;        /* measured: latency_ms, see add_latency */
+    double latency_ms;
     const char *profile;
     int has_need_ram;
     unsigned long long need_ram;
@@ -601,6 +677,30 @@ static void judge(const struct model *md, const struct board *b, const char *def
     v->item = item;
 }
 
+/* The measured latency of md on b into v and its item ("latency_ms"), when there is one. */
+static void add_latency(const struct index *ix, const struct model *md, const struct board *b,
+                        struct verdict *v)
+{
+    struct latency key = {md->id, b->iri, 0};
+    size_t lo = 0, hi = ix->n_lat;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(ix->lat[mid].model_id, key.model_id);
+        if (!c)
+            c = strcmp(ix->lat[mid].board, key.board);
+        if (c == 0) {
+            v->has_latency = 1;
+            v->latency_ms = ix->lat[mid].ms;
+            json_object_set_new(v->item, "latency_ms", json_real(v->latency_ms));
+            return;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+}
+
 static void describe_board(json_t *item, const struct board *b)
 {
     json_object_set_new(item, "device", json_string(b->iri));
@@ -637,6 +737,11 @@ static int ranked_cmp(const void *pa, const void *pb, void *ctx)
             return hb - ha;
         if (ha && a->md->accuracy != b->md->accuracy)
             return a->md->accuracy > b->md->accuracy ? -1 : 1;
+    } else if (sort_order == FLEET_ORDER_LATENCY) {
+        if (a->v.has_latency != b->v.has_latency)
+            return b->v.has_latency - a->v.has_latency;
+        if (a->v.has_latency && a->v.latency_ms != b->v.latency_ms)
+            return a->v.latency_ms < b->v.latency_ms ? -1 : 1;
     } else if (sort_order == FLEET_ORDER_MACS && a->md && b->md) {
         if (a->md->has_macs != b->md->has_macs)
             return b->md->has_macs - a->md->has_macs;
@@ -720,6 +825,7 @@ enum fleet_err fleet_match_devices_for_model(struct fleet_match *m, const char *
             json_decref(r[n].v.item);
             continue;
         }
+        add_latency(ix, md, b, &r[n].v);
         describe_board(r[n].v.item, b);
         r[n].key = b->iri;
         n++;
@@ -773,6 +879,7 @@ enum fleet_err fleet_match_models_for_device(struct fleet_match *m, const char *
             json_decref(r[n].v.item);
             continue;
         }
+        add_latency(ix, md, b, &r[n].v);
         describe_model(r[n].v.item, md);
         r[n].key = md->id;
         r[n].md = md;
@@ -808,6 +915,7 @@ enum fleet_err fleet_match_pair(struct fleet_match *m, const char *model_id,
     }
     struct verdict v;
     judge(md, b, profile, &v);
+    add_latency(ix, md, b, &v);
     describe_model(v.item, md);
     describe_board(v.item, b);
     index_release(m, ix);

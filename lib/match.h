@@ -42,6 +42,7 @@ enum fleet_match_order {
     FLEET_ORDER_FIT,      /* fitting first, then by RAM headroom (most first), then id */
     FLEET_ORDER_ACCURACY, /* fitting first, then Top-1 accuracy, highest first, unknown last */
     FLEET_ORDER_MACS,     /* fitting first, then MACs, fewest first */
+    FLEET_ORDER_LATENCY,  /* fitting first, then measured latency, fastest first, unmeasured last */
 };
 
 struct fleet_match_query {
@@ -58,8 +59,10 @@ struct fleet_match_query {
 
 /* Every board with its verdict for model_id: *out = {"model", "name", "total", "items": [{
  * "device", "title", "fits", "profile", "ram": {"need", "have"}, "flash": {"need", "have"},
- * "sensors": {"need", "have", "missing"}, "reasons": [...]}]} (new). FLEET_ERR_NOTFOUND if no
- * model has that id; query errors as fleet_store_query's, with a message in err. */
+ * "sensors": {"need", "have", "missing"}, "reasons": [...], "latency_ms"}]} (new), where
+ * "latency_ms" (the median measured by device agents, sparql/match-latency.rq) is present only
+ * when known. FLEET_ERR_NOTFOUND if no model has that id; query errors as fleet_store_query's,
+ * with a message in err. */
 enum fleet_err fleet_match_devices_for_model(struct fleet_match *m, const char *model_id,
                                              const struct fleet_match_query *q, json_t **out,
                                              char *err, size_t errlen);

@@ -167,6 +167,18 @@ void fleet_sandbox_abort(struct fleet_sandbox *sb)
     sb->fd = -1;
 }
 
+static unsigned long long timeouts, crashes; /* __atomic: every request thread collects */
+
+unsigned long long fleet_sandbox_timeouts(void)
+{
+    return __atomic_load_n(&timeouts, __ATOMIC_RELAXED);
+}
+
+unsigned long long fleet_sandbox_crashes(void)
+{
+    return __atomic_load_n(&crashes, __ATOMIC_RELAXED);
+}
+
 enum fleet_err fleet_sandbox_collect(struct fleet_sandbox *sb,
                                      const struct fleet_sandbox_limits *lim, struct fleet_buf *out,
                                      int *exit_code)
@@ -281,6 +293,10 @@ out:
     if (sb->fd >= 0)
         close(sb->fd);
     sb->fd = -1;
+    if (rc == FLEET_ERR_TIMEOUT)
+        __atomic_add_fetch(&timeouts, 1, __ATOMIC_RELAXED);
+    else if (rc == FLEET_ERR_CRASH)
+        __atomic_add_fetch(&crashes, 1, __ATOMIC_RELAXED);
     return rc;
 }
 

@@ -45,6 +45,11 @@ enum fleet_err fleet_sandbox_start(struct fleet_sandbox *sb, fleet_sandbox_fn fn
 enum fleet_err fleet_sandbox_collect(struct fleet_sandbox *sb, const struct fleet_sandbox_limits *lim,
                                      struct fleet_buf *out, int *exit_code);
 
+/* Children fleet_sandbox_collect stopped at their deadline (FLEET_ERR_TIMEOUT), and children that
+ * died of a signal (FLEET_ERR_CRASH), since the process started: for GET /metrics. */
+unsigned long long fleet_sandbox_timeouts(void);
+unsigned long long fleet_sandbox_crashes(void);
+
 /* Kills and reaps a started child without reading it (error paths). */
 void fleet_sandbox_abort(struct fleet_sandbox *sb);
 

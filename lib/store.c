@@ -20,9 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "conneg.h"
 #include "durable.h"
 #include "log.h"
+#include "pgjournal.h"
 #include "quadstore.h"
 #include "results.h"
 #include "sandbox.h"
@@ -56,7 +58,9 @@ struct fleet_store {
     librdf_storage *storage;
     librdf_model *model;
     struct fleet_qs *qs;
-    struct fleet_durable *dur;
+    struct fleet_durable *dur;    /* storage embedded */
+    struct fleet_pgj *pg;         /* storage postgresql (then dur is NULL) */
+    struct fleet_cluster *cluster; /* with pg */
     struct view view;
     uint64_t generation;
     int allow_service;
@@ -71,6 +75,39 @@ static struct fleet_store *opening_store;
 /* Serialises writers from the moment an update forks its child to its commit, so the changes
  * the child computed apply to exactly the state it saw; readers are not affected. */
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Takes the write lock; in a cluster also the cluster-wide one, after which the store holds every
+ * record committed before, so that a change computed from it cannot race another daemon's.
+ * Caller does not hold st->lock. On error nothing is held. */
+static enum fleet_err write_enter(struct fleet_store *st)
+{
+    pthread_mutex_lock(&write_lock);
+    if (st->pg) {
+        enum fleet_err rc = fleet_pgj_begin(st->pg);
+        if (rc != FLEET_OK) {
+            fleet_pgj_end(st->pg);
+            pthread_mutex_unlock(&write_lock);
+            return rc;
+        }
+    }
+    return FLEET_OK;
+}
+
+static void write_leave(struct fleet_store *st)
+{
+    if (st->pg)
+        fleet_pgj_end(st->pg);
+    pthread_mutex_unlock(&write_lock);
+}
+
+/* Makes txn durable in the store's journal and applies it. Caller is between write_enter and
+ * write_leave and holds st->lock. */
+static enum fleet_err journal_commit(struct fleet_store *st, const struct fleet_txn *txn)
+{
+    if (st->pg)
+        return fleet_pgj_commit(st->pg, txn);
+    return fleet_durable_commit(st->dur, st->qs, txn);
+}
 
 /* ---- logging --------------------------------------------------------------------------- */
 
@@ -778,14 +815,27 @@ enum fleet_err fleet_store_open(const struct fleet_store_options *opt, struct fl
     st->qs = fleet_qs_new();
     if (!st->qs)
         goto fail;
-    rc = fleet_durable_open(opt->state_dir, st->qs, &st->dur);
+    if (opt->pg_conninfo && opt->pg_conninfo[0]) {
+        struct fleet_pgj_options po = {opt->pg_conninfo, opt->state_dir, opt->pg_poll_ms,
+                                       opt->snapshot_journal_bytes};
+        rc = fleet_pgj_open(&po, &st->qs, &st->lock, &st->generation, &st->pg, err, errlen);
+        if (rc != FLEET_OK)
+            goto fail;
+        st->cluster = fleet_cluster_new(st->pg, opt->pg_poll_ms);
+        if (!st->cluster) {
+            rc = FLEET_ERR_NOMEM;
+            goto fail;
+        }
+    } else {
+        rc = fleet_durable_open(opt->state_dir, st->qs, &st->dur);
+    }
     if (rc != FLEET_OK) {
         copy_msg(err, errlen, "%s: cannot open the store: %s%s", opt->state_dir,
                  fleet_strerror(rc),
                  rc == FLEET_ERR_EXISTS ? " (another tinyfleetd uses this directory)" : "");
         goto fail;
     }
-    if (opt->snapshot_journal_bytes)
+    if (opt->snapshot_journal_bytes && st->dur)
         fleet_durable_set_min_journal_bytes(st->dur, opt->snapshot_journal_bytes);
 
     rc = FLEET_ERR_INTERNAL;
@@ -829,7 +879,16 @@ void fleet_store_close(struct fleet_store *st)
 {
     if (!st)
         return;
+    /* The follower applies under st->lock: stop it first. The cluster's locks go with it. */
+    fleet_cluster_free(st->cluster);
+    fleet_pgj_stop(st->pg);
     pthread_mutex_lock(&st->lock);
+    if (st->pg) {
+        if (fleet_pgj_snapshot(st->pg) != FLEET_OK)
+            fleet_log(FLEET_LOG_WARNING, "store: the snapshot cache was not written; the next "
+                                         "start replays more of the PostgreSQL journal");
+        fleet_pgj_close(st->pg);
+    }
     if (st->dur) {
         enum fleet_err rc = fleet_durable_snapshot(st->dur, st->qs);
         if (rc != FLEET_OK)
@@ -856,7 +915,11 @@ void fleet_store_close(struct fleet_store *st)
 void fleet_store_maintain(struct fleet_store *st)
 {
     pthread_mutex_lock(&st->lock);
-    enum fleet_err rc = fleet_durable_maintain(st->dur, st->qs);
+    enum fleet_err rc = FLEET_OK;
+    if (st->pg)
+        fleet_pgj_maintain(st->pg);
+    else
+        rc = fleet_durable_maintain(st->dur, st->qs);
     pthread_mutex_unlock(&st->lock);
     if (rc != FLEET_OK)
         fleet_log(FLEET_LOG_WARNING, "store: background snapshot: %s", fleet_strerror(rc));
@@ -878,6 +941,24 @@ void fleet_store_stats(struct fleet_store *st, struct fleet_store_stats *out)
     out->journal_bytes = ds.journal_bytes;
     out->snapshot_bytes = ds.snapshot_bytes;
     pthread_mutex_unlock(&st->lock);
+}
+
+void fleet_store_each_graph(struct fleet_store *st, fleet_store_graph_fn fn, void *ctx)
+{
+    fleet_tid *ids = NULL;
+    pthread_mutex_lock(&st->lock);
+    size_t dflt = fleet_qs_graph_size(st->qs, FLEET_QS_DEFAULT_GRAPH);
+    if (dflt)
+        fn(ctx, NULL, dflt);
+    long n = fleet_qs_graphs(st->qs, &ids);
+    for (long i = 0; i < n; i++) {
+        struct fleet_term t;
+        if (fleet_qs_term(st->qs, ids[i], &t) != FLEET_OK)
+            continue;
+        fn(ctx, t.kind == FLEET_TERM_IRI ? t.value : "", fleet_qs_graph_size(st->qs, ids[i]));
+    }
+    pthread_mutex_unlock(&st->lock);
+    free(ids);
 }
 
 /* ---- parsing into a transaction ----------------------------------------------------------- */
@@ -985,7 +1066,12 @@ enum fleet_err fleet_store_graph_load(struct fleet_store *st, const char *graph,
     txn = fleet_txn_new();
     if (!txn)
         return FLEET_ERR_NOMEM;
-    pthread_mutex_lock(&write_lock);
+    rc = write_enter(st);
+    if (rc != FLEET_OK) {
+        copy_msg(err, errlen, "cannot commit: %s", fleet_strerror(rc));
+        fleet_txn_free(txn);
+        return rc;
+    }
     pthread_mutex_lock(&st->lock);
     fleet_tid g = graph ? iri_tid(st, graph) : FLEET_QS_DEFAULT_GRAPH;
     *created = !(graph ? g && fleet_qs_graph_size(st->qs, g) : fleet_qs_graph_size(st->qs, 0));
@@ -1001,14 +1087,14 @@ enum fleet_err fleet_store_graph_load(struct fleet_store *st, const char *graph,
     if (*count == 0)
         *created = 0; /* empty graphs are not kept: nothing was created */
     /* A quad format may name the ontology graph too. */
-    rc = fleet_durable_commit(st->dur, st->qs, txn);
+    rc = journal_commit(st, txn);
     if (rc == FLEET_OK)
         st->generation++;
     else
         copy_msg(err, errlen, "cannot commit: %s", fleet_strerror(rc));
 out:
     pthread_mutex_unlock(&st->lock);
-    pthread_mutex_unlock(&write_lock);
+    write_leave(st);
     fleet_txn_free(txn);
     return rc;
 }
@@ -1031,18 +1117,23 @@ enum fleet_err fleet_store_graph_delete(struct fleet_store *st, const char *grap
     struct fleet_txn *txn = fleet_txn_new();
     if (!txn)
         return FLEET_ERR_NOMEM;
-    pthread_mutex_lock(&write_lock);
+    rc = write_enter(st);
+    if (rc != FLEET_OK) {
+        fleet_txn_free(txn);
+        return rc;
+    }
+    rc = FLEET_ERR_NOTFOUND;
     pthread_mutex_lock(&st->lock);
     fleet_tid g = graph ? iri_tid(st, graph) : FLEET_QS_DEFAULT_GRAPH;
     if ((graph == NULL || g != 0) && fleet_qs_graph_size(st->qs, g) > 0) {
         rc = fleet_txn_clear_graph(txn, graph ? &gt : NULL);
         if (rc == FLEET_OK)
-            rc = fleet_durable_commit(st->dur, st->qs, txn);
+            rc = journal_commit(st, txn);
         if (rc == FLEET_OK)
             st->generation++;
     }
     pthread_mutex_unlock(&st->lock);
-    pthread_mutex_unlock(&write_lock);
+    write_leave(st);
     fleet_txn_free(txn);
     return rc;
 }
@@ -2778,18 +2869,26 @@ enum fleet_err fleet_store_update(struct fleet_store *st, const struct fleet_upd
     }
     /* Parse every operation before running any, so a syntax error anywhere changes nothing
      * and is reported as a 400. */
-    pthread_mutex_lock(&write_lock);
+    rc = write_enter(st);
+    if (rc != FLEET_OK) {
+        copy_msg(ans->message, sizeof(ans->message), "cannot commit the update: %s",
+                 fleet_strerror(rc));
+        goto out;
+    }
     pthread_mutex_lock(&st->lock);
     c.st = st;
     c.u = u;
-    c.blank_seq = (unsigned long)st->generation * 1000003UL + (unsigned long)getpid();
+    /* In a cluster the last journal seq (all of it applied under the cluster-wide write lock) is
+     * what differs between any two writes, whichever daemon runs them. */
+    c.blank_seq = (unsigned long)(st->pg ? fleet_pgj_applied(st->pg) : st->generation) * 1000003UL +
+                  (unsigned long)getpid();
     for (size_t i = 0; i < nops && rc == FLEET_OK; i++) {
         if (ops[i].kind == FLEET_UPDATE_OTHER)
             rc = preparse(&c, &ops[i]);
     }
     if (rc != FLEET_OK) {
         pthread_mutex_unlock(&st->lock);
-        pthread_mutex_unlock(&write_lock);
+        write_leave(st);
         copy_msg(ans->message, sizeof(ans->message), "%s", c.msg);
         goto out;
     }
@@ -2799,7 +2898,7 @@ enum fleet_err fleet_store_update(struct fleet_store *st, const struct fleet_upd
     rc = fleet_sandbox_start(&sb, update_child, &job);
     pthread_mutex_unlock(&st->lock);
     if (rc != FLEET_OK) {
-        pthread_mutex_unlock(&write_lock);
+        write_leave(st);
         copy_msg(ans->message, sizeof(ans->message), "cannot start an update worker");
         goto out;
     }
@@ -2813,7 +2912,7 @@ enum fleet_err fleet_store_update(struct fleet_store *st, const struct fleet_upd
         rc = txn ? decode_log(ans->body.data, ans->body.len, txn) : FLEET_ERR_NOMEM;
         if (rc == FLEET_OK && fleet_txn_count(txn) > 0) {
             pthread_mutex_lock(&st->lock);
-            rc = fleet_durable_commit(st->dur, st->qs, txn);
+            rc = journal_commit(st, txn);
             if (rc == FLEET_OK)
                 st->generation++;
             pthread_mutex_unlock(&st->lock);
@@ -2827,7 +2926,7 @@ enum fleet_err fleet_store_update(struct fleet_store *st, const struct fleet_upd
                  "was changed",
                  u->timeout_ms);
     }
-    pthread_mutex_unlock(&write_lock);
+    write_leave(st);
 out:
     fleet_txn_free(txn);
     fleet_buf_free(&c.log);
@@ -2840,15 +2939,21 @@ out:
 
 enum fleet_err fleet_store_commit(struct fleet_store *st, const struct fleet_txn *txn)
 {
-    enum fleet_err rc;
-    pthread_mutex_lock(&write_lock);
+    enum fleet_err rc = write_enter(st);
+    if (rc != FLEET_OK)
+        return rc;
     pthread_mutex_lock(&st->lock);
-    rc = fleet_durable_commit(st->dur, st->qs, txn);
+    rc = journal_commit(st, txn);
     if (rc == FLEET_OK)
         st->generation++;
     pthread_mutex_unlock(&st->lock);
-    pthread_mutex_unlock(&write_lock);
+    write_leave(st);
     return rc;
+}
+
+struct fleet_cluster *fleet_store_cluster(struct fleet_store *st)
+{
+    return st ? st->cluster : NULL;
 }
 
 static int strp_cmp(const void *a, const void *b)

@@ -31,6 +31,11 @@ struct fleet_store_options {
     const char *ontology_dir;        /* borrowed; NULL or "" = no ontology */
     int allow_service;               /* let SPARQL SERVICE make outgoing requests */
     uint64_t snapshot_journal_bytes; /* 0 = durable.h default */
+    /* storage postgresql: a libpq connection string (borrowed), NULL or "" = embedded. The
+     * journal is then a PostgreSQL table shared by a cluster of daemons (pgjournal.h) and
+     * state_dir holds only a snapshot cache. */
+    const char *pg_conninfo;
+    long pg_poll_ms; /* how often to look for other daemons' writes without a notification */
 };
 
 /* Opens the store (recovering it from state_dir) and loads the ontology. On error returns a code
@@ -52,6 +57,13 @@ struct fleet_store_stats {
     uint64_t memory_bytes;   /* quad store heap */
 };
 void fleet_store_stats(struct fleet_store *st, struct fleet_store_stats *out);
+
+/* Calls fn once for every graph holding quads, with the graph's IRI (NULL for the store's own
+ * default graph, "" for a graph named by a blank node; borrowed, valid during the call only) and
+ * its number of quads. fn runs under the store lock and must not call the store. O(graphs), for
+ * the metrics of GET /metrics. */
+typedef void (*fleet_store_graph_fn)(void *ctx, const char *graph, uint64_t quads);
+void fleet_store_each_graph(struct fleet_store *st, fleet_store_graph_fn fn, void *ctx);
 
 /* ---- SPARQL query ---------------------------------------------------------------------- */
 
@@ -162,8 +174,13 @@ typedef int (*fleet_store_quad_fn)(void *ctx, const struct fleet_term q[4]);
 long fleet_store_each(struct fleet_store *st, const char *predicate, fleet_store_quad_fn fn,
                       void *ctx);
 
-/* The store's generation: bumped by every committed write. */
+/* The store's generation: bumped by every committed write (in a cluster, by every record of
+ * another daemon applied too). */
 uint64_t fleet_store_generation(struct fleet_store *st);
+
+/* The cluster the store is part of (cluster.h: which daemon polls which agent), or NULL with
+ * storage embedded (fleet_cluster_claim(NULL, ...) is 1). Borrowed; lives as long as st. */
+struct fleet_cluster *fleet_store_cluster(struct fleet_store *st);
 
 /* ---- backups ----------------------------------------------------------------------------- */
 

@@ -85,6 +85,11 @@ char *select_rows(const struct daemon *d, const char *params, const char *query)
 int ask(const struct daemon *d, const char *query);
 long update(const struct daemon *d, const char *token, const char *text, struct reply *out);
 
+/* POSTs a multipart upload to /api/v1/models: part "model" (len bytes of model, if model) and part
+ * "metadata" (if meta). The reply has status, body, Content-Type and Location. */
+void upload_model(const struct daemon *d, const char *token, const void *model, size_t len,
+                  const char *meta, struct reply *r);
+
 /* Creates the run directory, runs the suite (CK_ENV verbosity) and removes the directory unless
  * TINYFLEET_ITEST_KEEP=1. Returns main()'s exit status (77 = skipped without $TINYFLEETD). */
 int harness_main(const char *name, Suite *suite);

@@ -47,72 +47,6 @@ static const char *models_dir(const char *test)
     return NULL;
 }
 
-/* POSTs a multipart upload: part "model" (len bytes of model, if model) and part "metadata"
- * (if meta). */
-static void upload(const struct daemon *d, const char *token, const void *model, size_t len,
-                   const char *meta, struct reply *r)
-{
-    char url[256], h[256];
-    struct curl_slist *hdrs = NULL;
-    memset(r, 0, sizeof(*r));
-    CURL *c = curl_easy_init();
-    ck_assert_ptr_nonnull(c);
-    curl_mime *mime = curl_mime_init(c);
-    if (model) {
-        curl_mimepart *p = curl_mime_addpart(mime);
-        curl_mime_name(p, "model");
-        curl_mime_filename(p, "model.tflite");
-        curl_mime_type(p, "application/octet-stream");
-        curl_mime_data(p, model, len);
-    }
-    if (meta) {
-        curl_mimepart *p = curl_mime_addpart(mime);
-        curl_mime_name(p, "metadata");
-        curl_mime_type(p, "application/json");
-        curl_mime_data(p, meta, CURL_ZERO_TERMINATED);
-    }
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u" API, d->port);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
-    hdrs = curl_slist_append(hdrs, "Expect:");
-    if (token) {
-        snprintf(h, sizeof(h), "Authorization: Bearer %s", token);
-        hdrs = curl_slist_append(hdrs, h);
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    /* Reuse the harness's reply handling by doing the exchange through a one-off FILE. */
-    FILE *body = tmpfile(), *heads = tmpfile();
-    ck_assert_ptr_nonnull(body);
-    ck_assert_ptr_nonnull(heads);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, heads);
-    r->rc = curl_easy_perform(c);
-    if (r->rc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    long n = ftell(body);
-    r->body = calloc(1, (size_t)(n > 0 ? n : 0) + 1);
-    ck_assert_ptr_nonnull(r->body);
-    rewind(body);
-    r->len = fread(r->body, 1, (size_t)(n > 0 ? n : 0), body);
-    char line[2048];
-    rewind(heads);
-    while (fgets(line, sizeof(line), heads)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (strncasecmp(line, "Content-Type: ", 14) == 0)
-            snprintf(r->ctype, sizeof(r->ctype), "%.255s", line + 14);
-        else if (strncasecmp(line, "Location: ", 10) == 0)
-            snprintf(r->location, sizeof(r->location), "%.511s", line + 10);
-    }
-    fclose(body);
-    fclose(heads);
-    curl_slist_free_all(hdrs);
-    curl_mime_free(mime);
-    curl_easy_cleanup(c);
-}
-
 static json_t *json_body(const struct reply *r)
 {
     json_error_t jerr;
@@ -133,7 +67,7 @@ static char *upload_real(const struct daemon *d, const char *dir, const char *na
     char *meta = read_file(path, &mlen);
     ck_assert_msg(meta != NULL, "cannot read %s", path);
     struct reply r;
-    upload(d, WRITE_TOKEN, model, len, meta, &r);
+    upload_model(d, WRITE_TOKEN, model, len, meta, &r);
     ck_assert_msg(r.status == 201, "upload %s: HTTP %ld %s", name, r.status, r.body);
     json_t *j = json_body(&r);
     const char *id = json_string_value(json_object_get(j, "id"));
@@ -373,23 +307,23 @@ START_TEST(test_upload_errors)
     uint8_t *model = tiny_model(&len);
     struct reply r;
 
-    upload(d, NULL, model, len, TINY_META, &r);
+    upload_model(d, NULL, model, len, TINY_META, &r);
     assert_problem(&r, 401);
     reply_free(&r);
-    upload(d, READ_TOKEN, model, len, TINY_META, &r);
+    upload_model(d, READ_TOKEN, model, len, TINY_META, &r);
     assert_problem(&r, 403);
     reply_free(&r);
 
-    upload(d, WRITE_TOKEN, model, len, NULL, &r);
+    upload_model(d, WRITE_TOKEN, model, len, NULL, &r);
     assert_problem(&r, 400);
     ck_assert_msg(strstr(r.body, "metadata") != NULL, "%s", r.body);
     reply_free(&r);
-    upload(d, WRITE_TOKEN, NULL, 0, TINY_META, &r);
+    upload_model(d, WRITE_TOKEN, NULL, 0, TINY_META, &r);
     assert_problem(&r, 400);
     reply_free(&r);
 
     /* A closed list: the field and every allowed value are named. */
-    upload(d, WRITE_TOKEN, model, len,
+    upload_model(d, WRITE_TOKEN, model, len,
            "{\"name\":\"tiny\",\"category\":\"Regression\",\"sensors\":[\"Microphone\"]}", &r);
     assert_problem(&r, 400);
     json_t *j = json_body(&r);
@@ -399,7 +333,7 @@ START_TEST(test_upload_errors)
                   "%s", r.body);
     json_decref(j);
     reply_free(&r);
-    upload(d, WRITE_TOKEN, model, len,
+    upload_model(d, WRITE_TOKEN, model, len,
            "{\"name\":\"tiny\",\"category\":\"Classification\",\"sensors\":[\"Microphone\","
            "\"Radar\"]}",
            &r);
@@ -410,13 +344,13 @@ START_TEST(test_upload_errors)
     ck_assert_msg(strstr(r.body, "Camera") != NULL, "%s", r.body);
     json_decref(j);
     reply_free(&r);
-    upload(d, WRITE_TOKEN, model, len, "{\"name\": 3", &r);
+    upload_model(d, WRITE_TOKEN, model, len, "{\"name\": 3", &r);
     assert_problem(&r, 400);
     reply_free(&r);
 
     /* Not a model: 422 naming the defect. */
     static const char junk[] = "this is not a flatbuffer at all, just text";
-    upload(d, WRITE_TOKEN, junk, sizeof(junk), TINY_META, &r);
+    upload_model(d, WRITE_TOKEN, junk, sizeof(junk), TINY_META, &r);
     assert_problem(&r, 422);
     j = json_body(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "field")), "model");
@@ -424,7 +358,7 @@ START_TEST(test_upload_errors)
     json_decref(j);
     reply_free(&r);
     /* A truncated model. */
-    upload(d, WRITE_TOKEN, model, len / 2, TINY_META, &r);
+    upload_model(d, WRITE_TOKEN, model, len / 2, TINY_META, &r);
     assert_problem(&r, 422);
     reply_free(&r);
 
@@ -436,7 +370,7 @@ START_TEST(test_upload_errors)
     ck_assert_int_eq(count_models(d), 0);
 
     /* Now the good one, then the same again: 409 with the existing id. */
-    upload(d, WRITE_TOKEN, model, len, TINY_META, &r);
+    upload_model(d, WRITE_TOKEN, model, len, TINY_META, &r);
     ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
     j = json_body(&r);
     char id[32];
@@ -444,7 +378,7 @@ START_TEST(test_upload_errors)
     ck_assert_int_eq(json_integer_value(json_object_get(j, "macs")), 40);
     json_decref(j);
     reply_free(&r);
-    upload(d, WRITE_TOKEN, model, len, TINY_META, &r);
+    upload_model(d, WRITE_TOKEN, model, len, TINY_META, &r);
     assert_problem(&r, 409);
     j = json_body(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "id")), id);
@@ -478,7 +412,7 @@ START_TEST(test_durable_and_delete)
     size_t len;
     uint8_t *model = tiny_model(&len);
     struct reply r;
-    upload(d, WRITE_TOKEN, model, len, TINY_META, &r);
+    upload_model(d, WRITE_TOKEN, model, len, TINY_META, &r);
     ck_assert_int_eq(r.status, 201);
     json_t *j = json_body(&r);
     char id[32], path[128];

@@ -29,7 +29,7 @@ static void write_file(const char *path, const char *text)
 static void open_store(void)
 {
     char err[512] = "";
-    struct fleet_store_options o = {dir, NULL, 0, 0};
+    struct fleet_store_options o = {dir, NULL, 0, 0, NULL, 0};
     ck_assert_msg(fleet_store_open(&o, &st, err, sizeof(err)) == FLEET_OK, "%s", err);
 }
 
