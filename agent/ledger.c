@@ -132,8 +132,9 @@ static void refresh(struct fleet_ledger *l)
         size_t len = (size_t)(nl - (buf + i));
         long long start = l->consumed + (long long)i;
         if (len > MAX_LINE)
-            fprintf(stderr, "tinyfleet-agent: %s: the line at byte %lld is longer than %d bytes, "
-                            "skipped\n",
+            fprintf(stderr,
+                    "tinyfleet-agent: %s: the line at byte %lld is longer than %d bytes, "
+                    "skipped\n",
                     l->path, start, MAX_LINE);
         else if (len > 0)
             add_line(l, start, start + (long long)len + 1, buf + i, len);

@@ -41,41 +41,42 @@ extern char **environ;
 
 struct agent {
     struct fleet_ledger *ledger;
-    char base_url[512];    /* "" = from the Host header */
+    char base_url[512]; /* "" = from the Host header */
     char title[256];
-    const char *runner;    /* NULL: no runBenchmark */
-    const char **boards;   /* --device values and TD ids without a system */
+    const char *runner;  /* NULL: no runBenchmark */
+    const char **boards; /* --device values and TD ids without a system */
     size_t n_boards;
     unsigned port;
     pthread_mutex_t jobs_mu; /* one runner at a time: a board runs one model at once */
     pthread_mutex_t state_mu;
-    pthread_cond_t idle;     /* signalled when active drops to 0 */
-    int active;              /* runner threads alive */
+    pthread_cond_t idle; /* signalled when active drops to 0 */
+    int active;          /* runner threads alive */
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tinyfleet-agent [-l ADDR:PORT] [--port-file FILE] [--base-url URL]\n"
-            "                       [--title TEXT] [--mlperf DIR] [--results FILE.jsonl]\n"
-            "                       [--model BENCH=FILE.tflite]... [--device SYSTEM=TD_ID|TD_ID]...\n"
-            "                       [--runner COMMAND]\n"
-            "  -l, --listen ADDR:PORT  where to listen (default 127.0.0.1:8090; port 0 picks one)\n"
-            "      --port-file FILE    write the bound port to FILE once listening\n"
-            "      --base-url URL      the URL the daemon reaches this agent at (default: from the\n"
-            "                          request's Host header)\n"
-            "      --mlperf DIR        an MLPerf Tiny results tree (systems/, results/)\n"
-            "      --results FILE      a JSON-lines file of RESULT objects, appended to by a bench\n"
-            "                          harness and by --runner\n"
-            "      --model BENCH=FILE  the model a benchmark (kws, vww, ic, ad) ran; its SHA-256\n"
-            "                          names it in the results\n"
-            "      --device SYSTEM=ID  the board (TD id) of an MLPerf system; a bare ID adds a board\n"
-            "      --runner COMMAND    offer runBenchmark: run COMMAND (sh -c) with TINYFLEET_JOB,\n"
-            "                          TINYFLEET_DEVICE, TINYFLEET_MODEL_URL, TINYFLEET_MODEL_SHA256\n"
-            "                          and TINYFLEET_RUNS set; it prints the measurements as JSON\n");
+    fprintf(
+        f,
+        "usage: tinyfleet-agent [-l ADDR:PORT] [--port-file FILE] [--base-url URL]\n"
+        "                       [--title TEXT] [--mlperf DIR] [--results FILE.jsonl]\n"
+        "                       [--model BENCH=FILE.tflite]... [--device SYSTEM=TD_ID|TD_ID]...\n"
+        "                       [--runner COMMAND]\n"
+        "  -l, --listen ADDR:PORT  where to listen (default 127.0.0.1:8090; port 0 picks one)\n"
+        "      --port-file FILE    write the bound port to FILE once listening\n"
+        "      --base-url URL      the URL the daemon reaches this agent at (default: from the\n"
+        "                          request's Host header)\n"
+        "      --mlperf DIR        an MLPerf Tiny results tree (systems/, results/)\n"
+        "      --results FILE      a JSON-lines file of RESULT objects, appended to by a bench\n"
+        "                          harness and by --runner\n"
+        "      --model BENCH=FILE  the model a benchmark (kws, vww, ic, ad) ran; its SHA-256\n"
+        "                          names it in the results\n"
+        "      --device SYSTEM=ID  the board (TD id) of an MLPerf system; a bare ID adds a board\n"
+        "      --runner COMMAND    offer runBenchmark: run COMMAND (sh -c) with TINYFLEET_JOB,\n"
+        "                          TINYFLEET_DEVICE, TINYFLEET_MODEL_URL, TINYFLEET_MODEL_SHA256\n"
+        "                          and TINYFLEET_RUNS set; it prints the measurements as JSON\n");
 }
 
-/* ---- helpers ---------------------------------------------------------------------------------- */
+/* ---- helpers --------------------------------------------------------------------------------- */
 
 static int sha256_file(const char *path, char out[65])
 {
@@ -111,8 +112,8 @@ static void now_text(char out[32])
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *ctype,
                                  char *text)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(text ? strlen(text) : 0, text,
-                                                             MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(text ? strlen(text) : 0, text, MHD_RESPMEM_MUST_FREE);
     if (!r)
         return MHD_NO;
     if (ctype)
@@ -136,14 +137,15 @@ static enum MHD_Result problem(struct MHD_Connection *c, unsigned status, const 
 {
     json_t *j = json_object();
     json_object_set_new(j, "status", json_integer(status));
-    json_object_set_new(j, "title", json_string(status == 404   ? "Not Found"
-                                                : status == 405 ? "Method Not Allowed"
-                                                                : "Bad Request"));
+    json_object_set_new(j, "title",
+                        json_string(status == 404   ? "Not Found"
+                                    : status == 405 ? "Method Not Allowed"
+                                                    : "Bad Request"));
     json_object_set_new(j, "detail", json_string(detail));
     return send_json(c, status, "application/problem+json", j);
 }
 
-/* ---- the Thing Description -------------------------------------------------------------------- */
+/* ---- the Thing Description ------------------------------------------------------------------- */
 
 static json_t *thing_description(struct agent *a, struct MHD_Connection *c)
 {
@@ -161,12 +163,12 @@ static json_t *thing_description(struct agent *a, struct MHD_Connection *c)
         "{s:s, s:s, s:s, s:{s:{s:s}}, s:s, s:{s:{s:s, s:{s:s}, s:b, s:[{s:s, s:s, s:s}]}, "
         "s:{s:s, s:b, s:{s:{s:s}, s:{s:s, s:i, s:i}}, s:[{s:s, s:s, s:s}]}}}",
         "@context", "https://www.w3.org/2022/wot/td/v1.1", "title", a->title, "base", base,
-        "securityDefinitions", "nosec_sc", "scheme", "nosec", "security", "nosec_sc",
-        "properties", "devices", "type", "array", "items", "type", "string", "readOnly", 1,
-        "forms", "href", "properties/devices", "op", "readproperty", "contentType",
-        "application/json", "results", "type", "object", "readOnly", 1, "uriVariables", "since",
-        "type", "string", "limit", "type", "integer", "minimum", 1, "maximum", MAX_LIMIT, "forms",
-        "href", "properties/results{?since,limit}", "op", "readproperty", "contentType",
+        "securityDefinitions", "nosec_sc", "scheme", "nosec", "security", "nosec_sc", "properties",
+        "devices", "type", "array", "items", "type", "string", "readOnly", 1, "forms", "href",
+        "properties/devices", "op", "readproperty", "contentType", "application/json", "results",
+        "type", "object", "readOnly", 1, "uriVariables", "since", "type", "string", "limit", "type",
+        "integer", "minimum", 1, "maximum", MAX_LIMIT, "forms", "href",
+        "properties/results{?since,limit}", "op", "readproperty", "contentType",
         "application/json");
     if (td)
         json_object_set_new(td, "description",
@@ -186,7 +188,7 @@ static json_t *thing_description(struct agent *a, struct MHD_Connection *c)
     return td;
 }
 
-/* ---- runBenchmark ------------------------------------------------------------------------------- */
+/* ---- runBenchmark ---------------------------------------------------------------------------- */
 
 struct job {
     struct agent *a;
@@ -379,8 +381,9 @@ static enum MHD_Result run_benchmark(struct agent *a, struct MHD_Connection *c,
     if (!job || !*job || strlen(job) > 64 || !dev || !sha || strlen(sha) != 64 || !url ||
         (jr && (!json_is_integer(jr) || json_integer_value(jr) < 1))) {
         json_decref(in);
-        return problem(c, 400, "the input is {\"job\", \"device\", \"model_sha256\", "
-                               "\"model_url\", \"runs\"}");
+        return problem(c, 400,
+                       "the input is {\"job\", \"device\", \"model_sha256\", "
+                       "\"model_url\", \"runs\"}");
     }
     json_t *devices = fleet_ledger_devices(a->ledger, a->boards, a->n_boards);
     int fronted = 0;
@@ -430,7 +433,8 @@ static enum MHD_Result run_benchmark(struct agent *a, struct MHD_Connection *c,
     return send_json(c, 202, "application/json", ack);
 }
 
-/* ---- requests ------------------------------------------------------------------------------------ */
+/* ---- requests
+ * ------------------------------------------------------------------------------------ */
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *data,
@@ -505,7 +509,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     *req_cls = NULL;
 }
 
-/* ---- start-up ------------------------------------------------------------------------------------- */
+/* ---- start-up
+ * ------------------------------------------------------------------------------------- */
 
 static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -537,15 +542,18 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *l
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'}, {"port-file", required_argument, NULL, 'P'},
-        {"base-url", required_argument, NULL, 'B'}, {"title", required_argument, NULL, 'T'},
-        {"mlperf", required_argument, NULL, 'M'}, {"results", required_argument, NULL, 'R'},
-        {"model", required_argument, NULL, 'm'},  {"device", required_argument, NULL, 'D'},
-        {"runner", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    const char *listen_at = "127.0.0.1:8090", *port_file = NULL, *mlperf = NULL,
-               *results = NULL;
+    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
+                                         {"port-file", required_argument, NULL, 'P'},
+                                         {"base-url", required_argument, NULL, 'B'},
+                                         {"title", required_argument, NULL, 'T'},
+                                         {"mlperf", required_argument, NULL, 'M'},
+                                         {"results", required_argument, NULL, 'R'},
+                                         {"model", required_argument, NULL, 'm'},
+                                         {"device", required_argument, NULL, 'D'},
+                                         {"runner", required_argument, NULL, 'r'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *listen_at = "127.0.0.1:8090", *port_file = NULL, *mlperf = NULL, *results = NULL;
     const char *bench_names[16], *bench_sha[16], *sys_names[256], *sys_dev[256];
     char shas[16][65];
     size_t n_bench = 0, n_sys = 0;
@@ -559,13 +567,27 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "l:h", opts, NULL)) != -1) {
         char *eq;
         switch (c) {
-        case 'l': listen_at = optarg; break;
-        case 'P': port_file = optarg; break;
-        case 'B': snprintf(a.base_url, sizeof(a.base_url), "%s", optarg); break;
-        case 'T': snprintf(a.title, sizeof(a.title), "%s", optarg); break;
-        case 'M': mlperf = optarg; break;
-        case 'R': results = optarg; break;
-        case 'r': a.runner = optarg; break;
+        case 'l':
+            listen_at = optarg;
+            break;
+        case 'P':
+            port_file = optarg;
+            break;
+        case 'B':
+            snprintf(a.base_url, sizeof(a.base_url), "%s", optarg);
+            break;
+        case 'T':
+            snprintf(a.title, sizeof(a.title), "%s", optarg);
+            break;
+        case 'M':
+            mlperf = optarg;
+            break;
+        case 'R':
+            results = optarg;
+            break;
+        case 'r':
+            a.runner = optarg;
+            break;
         case 'm':
             if (!(eq = strchr(optarg, '=')) || n_bench == 16) {
                 fprintf(stderr, "tinyfleet-agent: --model wants BENCH=FILE.tflite\n");
@@ -594,8 +616,12 @@ int main(int argc, char **argv)
                 a.boards[a.n_boards++] = optarg;
             }
             break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind < argc) {
@@ -614,8 +640,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "tinyfleet-agent: %s\n", err);
             return 1;
         }
-        fprintf(stderr, "tinyfleet-agent: %zu MLPerf Tiny results in %s\n",
-                json_array_size(fixed), mlperf);
+        fprintf(stderr, "tinyfleet-agent: %zu MLPerf Tiny results in %s\n", json_array_size(fixed),
+                mlperf);
     }
     if (!(a.ledger = fleet_ledger_new(fixed, results)))
         return 1;

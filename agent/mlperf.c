@@ -111,7 +111,7 @@ int fleet_mlperf_parse_accuracy(const char *text, double *percent)
     return -1;
 }
 
-/* ---- the tree ------------------------------------------------------------------------------- */
+/* ---- the tree -------------------------------------------------------------------------------- */
 
 /* The file's text (new) and mtime, or NULL. */
 static char *read_text(const char *path, int64_t *mtime_ms)
@@ -230,8 +230,8 @@ json_t *fleet_mlperf_scan(const char *dir, const struct fleet_mlperf_map *map, c
             const char *bench = benches[b];
             const char *sha = lookup(map->bench_names, map->bench_sha256, map->n_bench, bench);
             if (!sha) {
-                fprintf(stderr, "tinyfleet-agent: %s/%s: no --model %s=FILE given, skipped\n",
-                        sys, bench, bench);
+                fprintf(stderr, "tinyfleet-agent: %s/%s: no --model %s=FILE given, skipped\n", sys,
+                        bench, bench);
                 continue;
             }
             int64_t t, first = INT64_MAX, last = 0;
@@ -257,8 +257,7 @@ json_t *fleet_mlperf_scan(const char *dir, const struct fleet_mlperf_map *map, c
                 last = t > last ? t : last;
                 free(text);
             }
-            snprintf(path, sizeof(path), "%s/results/%s/%s/accuracy/results.txt", dir, sys,
-                     bench);
+            snprintf(path, sizeof(path), "%s/results/%s/%s/accuracy/results.txt", dir, sys, bench);
             if ((text = read_text(path, &t))) {
                 has_acc = fleet_mlperf_parse_accuracy(text, &acc) == 0;
                 first = t < first ? t : first;
@@ -277,8 +276,7 @@ json_t *fleet_mlperf_scan(const char *dir, const struct fleet_mlperf_map *map, c
             json_object_set_new(r, "id", json_string(id));
             json_object_set_new(r, "device", json_string(device));
             json_object_set_new(r, "model_sha256", json_string(sha));
-            json_object_set_new(r, "framework", json_string(framework ? framework
-                                                                      : "mlperf-tiny"));
+            json_object_set_new(r, "framework", json_string(framework ? framework : "mlperf-tiny"));
             json_object_set_new(r, "runs", json_integer(perf.runs));
             json_object_set_new(r, "latency_ms", lat);
             json_object_set_new(r, "arena_bytes", json_null());

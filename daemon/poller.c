@@ -19,7 +19,9 @@
 #include "agent.h"
 #include "bench_results.h"
 #include "buf.h"
+#include "cluster.h"
 #include "log.h"
+#include "model_graph.h"
 
 #define TD_REFRESH_MS (10 * 60 * 1000L)
 #define JOB_MAX_ATTEMPTS 5
@@ -33,39 +35,40 @@ static const char *const jstate_names[] = {"queued", "dispatched", "done", "fail
 
 struct agent {
     char id[17];
-    uint64_t serial;            /* unique per registration in this process */
+    uint64_t serial; /* unique per registration in this process */
     char *td_url;
     long interval_ms;
-    int configured;             /* listed in agents_file */
+    int configured; /* listed in agents_file */
     int64_t registered_ms;
     /* durable progress */
     char *title;
-    char **devices;             /* sorted strv, never NULL */
+    char **devices; /* sorted strv, never NULL */
     char *cursor;
     uint64_t results;
     /* what the TD says */
     struct fleet_agent_td td;
     int td_ok, need_devices;
-    int64_t td_at;              /* monotonic ms */
+    int64_t td_at; /* monotonic ms */
     /* health (memory only) */
-    int pending;                /* no poll finished since start-up or registration */
+    int pending;                            /* no poll finished since start-up or registration */
     int64_t last_success_ms, last_error_ms; /* wall clock, 0 = never */
     char last_error[400];
     unsigned failures;
-    int64_t next_due;           /* monotonic ms */
+    int64_t next_due; /* monotonic ms */
     uint64_t requests, duplicates, rejected;
     enum phase phase;
+    int elsewhere; /* another daemon of the cluster polls it (cluster.h) */
 };
 
 struct item {
     char *device;
-    char agent[17];             /* "" when no agent fronts the board */
+    char agent[17]; /* "" when no agent fronts the board */
     enum jstate state;
     unsigned attempts;
     char error[256];
     char result[FLEET_AGENT_MAX_ID + 1];
     int64_t updated_ms;
-    int64_t next_try;           /* monotonic ms */
+    int64_t next_try; /* monotonic ms */
     int in_flight;
 };
 
@@ -76,7 +79,7 @@ struct job {
     int64_t created_ms;
     struct item *items;
     size_t n;
-    int active;                 /* some item is queued or dispatched */
+    int active; /* some item is queued or dispatched */
 };
 
 struct fleet_poller {
@@ -105,10 +108,10 @@ struct xfer {
     uint64_t serial;
     char job[17];
     size_t item;
-    char *since;                /* the cursor sent (X_RESULTS), or NULL */
+    char *since; /* the cursor sent (X_RESULTS), or NULL */
 };
 
-/* ---- small helpers -------------------------------------------------------------------------- */
+/* ---- small helpers --------------------------------------------------------------------------- */
 
 static int64_t mono_ms(void)
 {
@@ -139,8 +142,9 @@ static int64_t parse_doc_time(const char *s)
     unsigned ms = 0;
     int n = 0;
     memset(&tm, 0, sizeof(tm));
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3uZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &n) != 7 ||
+    if (!s ||
+        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3uZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &n) != 7 ||
         s[n])
         return 0;
     tm.tm_year -= 1900;
@@ -187,7 +191,7 @@ static long backoff_ms(struct fleet_poller *p, const struct agent *a)
     return jitter(p, d);
 }
 
-/* ---- agents --------------------------------------------------------------------------------- */
+/* ---- agents ---------------------------------------------------------------------------------- */
 
 static int agent_cmp(const void *k, const void *e)
 {
@@ -196,9 +200,8 @@ static int agent_cmp(const void *k, const void *e)
 
 static struct agent *find_agent(struct fleet_poller *p, const char *id)
 {
-    struct agent **a = p->n_agents ? bsearch(id, p->agents, p->n_agents, sizeof(*p->agents),
-                                              agent_cmp)
-                                   : NULL;
+    struct agent **a =
+        p->n_agents ? bsearch(id, p->agents, p->n_agents, sizeof(*p->agents), agent_cmp) : NULL;
     return a ? *a : NULL;
 }
 
@@ -331,12 +334,14 @@ static json_t *agent_health(const struct agent *a)
 {
     json_t *j = agent_doc(a, a->title, a->devices, a->cursor, a->results);
     json_object_del(j, "interval_ms");
-    json_object_set_new(j, "run_benchmark", a->td_ok || a->td.results_url
-                                                ? json_boolean(a->td.run_url != NULL)
-                                                : json_null());
-    json_object_set_new(j, "status", json_string(a->pending         ? "pending"
-                                                 : a->failures == 0 ? "ok"
-                                                                    : "failing"));
+    json_object_set_new(j, "run_benchmark",
+                        a->td_ok || a->td.results_url ? json_boolean(a->td.run_url != NULL)
+                                                      : json_null());
+    json_object_set_new(j, "status",
+                        json_string(a->elsewhere       ? "elsewhere"
+                                    : a->pending       ? "pending"
+                                    : a->failures == 0 ? "ok"
+                                                       : "failing"));
     json_object_set_new(j, "last_success", time_json(a->last_success_ms));
     if (a->last_error_ms) {
         json_t *e = json_object();
@@ -360,7 +365,7 @@ static json_t *agent_health(const struct agent *a)
     return j;
 }
 
-/* ---- jobs --------------------------------------------------------------------------------- */
+/* ---- jobs ------------------------------------------------------------------------------------ */
 
 static struct job *find_job(struct fleet_poller *p, const char *id)
 {
@@ -457,7 +462,7 @@ static void item_set(struct item *it, enum jstate s, const char *error)
     it->updated_ms = wall_ms();
 }
 
-/* ---- requests ------------------------------------------------------------------------------ */
+/* ---- requests -------------------------------------------------------------------------------- */
 
 static void xfer_free(void *user)
 {
@@ -530,8 +535,43 @@ static void agent_step(struct fleet_poller *p, struct agent *a, enum xkind kind)
     free(url);
 }
 
+/* Takes the agent's progress from the store: another daemon of the cluster polled it until now. */
+static void agent_reread(struct fleet_poller *p, struct agent *a)
+{
+    struct fleet_buf graph = FLEET_BUF_INIT, node = FLEET_BUF_INIT;
+    fleet_buf_printf(&graph, FLEET_AGENT_GRAPH_BASE "%s", a->id);
+    fleet_buf_printf(&node, FLEET_AGENT_IRI_BASE "%s", a->id);
+    char *text = graph.oom || node.oom
+                     ? NULL
+                     : fleet_store_literal(p->st, graph.data, node.data, FLEET_NS "document");
+    json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+    const char *cursor = json_string_value(json_object_get(doc, "cursor"));
+    char *c = cursor ? strdup(cursor) : NULL;
+    if (doc && (c || !cursor)) {
+        free(a->cursor);
+        a->cursor = c;
+        a->results = (uint64_t)json_integer_value(json_object_get(doc, "results_received"));
+    } else {
+        free(c);
+    }
+    json_decref(doc);
+    free(text);
+    fleet_buf_free(&graph);
+    fleet_buf_free(&node);
+}
+
 static void agent_start(struct fleet_poller *p, struct agent *a, int64_t now)
 {
+    /* In a cluster one daemon polls an agent at a time; without one the claim is always 1. */
+    if (fleet_cluster_claim(fleet_store_cluster(p->st), a->id) != 1) {
+        a->elsewhere = 1;
+        a->next_due = now + a->interval_ms;
+        return;
+    }
+    if (a->elsewhere) {
+        a->elsewhere = 0;
+        agent_reread(p, a);
+    }
     if (!a->td_ok || now - a->td_at >= TD_REFRESH_MS)
         agent_step(p, a, X_TD);
     else if (a->need_devices)
@@ -612,7 +652,7 @@ static void on_devices(struct fleet_poller *p, struct agent *a,
  * jobs they complete still commit together or not at all. Memory follows after the commit. */
 struct pending {
     struct agent *a;
-    char *cursor;            /* the new cursor (owned) when it moved */
+    char *cursor; /* the new cursor (owned) when it moved */
     int moved, had_since;
     size_t fresh, dups, twice, rejected, got;
 };
@@ -698,7 +738,9 @@ static void correlate(struct fleet_poller *p, const struct agent *a,
     if (b->rc != FLEET_OK)
         return;
     item_set(it, r->ok ? J_DONE : J_FAILED,
-             r->ok ? NULL : r->error ? r->error : "the agent reported a failed run");
+             r->ok      ? NULL
+             : r->error ? r->error
+                        : "the agent reported a failed run");
     snprintf(it->result, sizeof(it->result), "%s", r->id);
 }
 
@@ -720,8 +762,7 @@ static void on_results(struct fleet_poller *p, struct agent *a, const struct xfe
 {
     struct fleet_agent_reply reply = {0};
     char err[512];
-    if (fleet_agent_reply_parse(r->body.data, r->body.len, &reply, err, sizeof(err)) !=
-        FLEET_OK) {
+    if (fleet_agent_reply_parse(r->body.data, r->body.len, &reply, err, sizeof(err)) != FLEET_OK) {
         agent_fail(p, a, "%s", err);
         return;
     }
@@ -812,8 +853,8 @@ static void flush(struct fleet_poller *p, struct batch *b)
         a->rejected += pe->rejected;
         a->duplicates += pe->dups;
         if (pe->fresh || pe->rejected)
-            fleet_log(FLEET_LOG_INFO, "agent %s: %zu new result(s), %zu rejected, cursor %s",
-                      a->id, pe->fresh, pe->rejected, a->cursor ? a->cursor : "(none)");
+            fleet_log(FLEET_LOG_INFO, "agent %s: %zu new result(s), %zu rejected, cursor %s", a->id,
+                      pe->fresh, pe->rejected, a->cursor ? a->cursor : "(none)");
         if (pe->twice || (pe->dups && pe->had_since))
             /* An id twice in one reply is always wrong; with a cursor, nothing already stored
              * should come back either (without one, after a re-registration, it may). */
@@ -974,8 +1015,8 @@ static long schedule_jobs(struct fleet_poller *p, int64_t now)
             if (!a) {
                 item_set(it, J_FAILED, "the agent that fronts this board is no longer registered");
                 changed = 1;
-            } else if (!a->td_ok) {
-                it->next_try = now + 500; /* its next poll reads the TD */
+            } else if (a->elsewhere || !a->td_ok) {
+                it->next_try = now + 500; /* its next poll reads the TD (here, or elsewhere) */
             } else if (!a->td.run_url) {
                 item_set(it, J_FAILED, "the agent's TD has no action runBenchmark");
                 changed = 1;
@@ -1040,7 +1081,7 @@ static void *run(void *arg)
     return NULL;
 }
 
-/* ---- loading ----------------------------------------------------------------------------------- */
+/* ---- loading --------------------------------------------------------------------------------- */
 
 struct load_ctx {
     struct fleet_poller *p;
@@ -1077,8 +1118,8 @@ static void load_agent(void *ctx, const json_t *doc)
     size_t i, n = 0;
     json_t *e;
     if (v) {
-        json_array_foreach(devs, i, e) if (json_is_string(e) && (v[n] = strdup(json_string_value(e))))
-            n++;
+        json_array_foreach(devs, i,
+                           e) if (json_is_string(e) && (v[n] = strdup(json_string_value(e)))) n++;
         fleet_strv_free(a->devices);
         a->devices = v;
     }
@@ -1256,7 +1297,7 @@ void fleet_poller_configure(struct fleet_poller *p, const struct fleet_poller_op
     fleet_agent_client_wakeup(p->client);
 }
 
-/* ---- registration ----------------------------------------------------------------------------- */
+/* ---- registration ---------------------------------------------------------------------------- */
 
 enum fleet_err fleet_poller_add(struct fleet_poller *p, const char *td_url, long interval_ms,
                                 struct fleet_agent_td *td, char id[17])
@@ -1314,6 +1355,7 @@ static enum fleet_err remove_locked(struct fleet_poller *p, struct agent *a)
         return rc;
     fleet_log(FLEET_LOG_NOTICE, "agent %s (%s) removed; its %llu results stay", a->id, a->td_url,
               (unsigned long long)a->results);
+    fleet_cluster_release(fleet_store_cluster(p->st), a->id);
     agent_unlink(p, a);
     agent_free(a); /* a request in flight finds no agent with its serial */
     return FLEET_OK;
@@ -1323,7 +1365,7 @@ enum fleet_err fleet_poller_remove(struct fleet_poller *p, const char *id)
 {
     pthread_mutex_lock(&p->mu);
     struct agent *a = find_agent(p, id);
-    enum fleet_err rc = !a ? FLEET_ERR_NOTFOUND
+    enum fleet_err rc = !a              ? FLEET_ERR_NOTFOUND
                         : a->configured ? FLEET_ERR_FORBIDDEN
                                         : remove_locked(p, a);
     pthread_mutex_unlock(&p->mu);
@@ -1423,54 +1465,89 @@ int fleet_poller_load_agents_file(struct fleet_poller *p, const char *path, char
             v[n++].interval_ms = interval;
         }
     }
-    /* The file is good: make the registry match it. */
+    /* The file is good: make the registry match it, in one transaction (all of it or none). */
     pthread_mutex_lock(&p->mu);
-    int failed = 0;
-    for (size_t i = 0; i < n; i++) {
+    struct change {
+        struct agent *a;
+        int is_new, old_conf;
+        long old_iv;
+    } *ch = calloc(n + 1, sizeof(*ch));
+    struct agent **gone = calloc(p->n_agents + 1, sizeof(*gone));
+    size_t nch = 0, ngone = 0;
+    struct fleet_txn *txn = fleet_txn_new();
+    enum fleet_err frc = ch && gone && txn ? FLEET_OK : FLEET_ERR_NOMEM;
+    for (size_t i = 0; i < n && frc == FLEET_OK; i++) {
         char id[17];
         fleet_agent_id(v[i].url, id);
         struct agent *a = find_agent(p, id);
         if (a && a->configured && a->interval_ms == v[i].interval_ms)
             continue;
-        int is_new = !a;
-        if (is_new) {
+        struct change *c = &ch[nch++];
+        if (!a) {
             if (!(a = agent_new(p, v[i].url, v[i].interval_ms))) {
-                failed = 1;
-                continue;
+                frc = FLEET_ERR_NOMEM;
+                nch--;
+                break;
             }
             a->registered_ms = wall_ms();
+            c->is_new = 1;
         }
-        int old_conf = a->configured;
-        long old_iv = a->interval_ms;
+        c->a = a;
+        c->old_conf = a->configured;
+        c->old_iv = a->interval_ms;
         a->configured = 1;
         a->interval_ms = v[i].interval_ms;
-        if (commit_agent(p, a) != FLEET_OK || (is_new && agent_insert(p, a) != 0)) {
-            failed = 1;
-            if (is_new) {
-                agent_free(a);
-            } else {
-                a->configured = old_conf;
-                a->interval_ms = old_iv;
-            }
-            continue;
-        }
-        if (is_new)
-            fleet_log(FLEET_LOG_NOTICE, "agent %s from %s: %s, every %g s", a->id, path,
-                      a->td_url, (double)a->interval_ms / 1000.0);
+        json_t *doc = agent_doc(a, a->title, a->devices, a->cursor, a->results);
+        frc = doc ? fleet_bench_agent_txn(doc, txn) : FLEET_ERR_NOMEM;
+        json_decref(doc);
     }
-    for (size_t k = p->n_agents; k-- > 0;) {
+    for (size_t k = 0; k < p->n_agents && frc == FLEET_OK; k++) {
         struct agent *a = p->agents[k];
         int listed = 0;
         for (size_t i = 0; i < n && !listed; i++)
             listed = strcmp(a->td_url, v[i].url) == 0;
-        if (a->configured && !listed && remove_locked(p, a) != FLEET_OK)
-            failed = 1;
+        if (a->configured && !listed) {
+            gone[ngone++] = a;
+            frc = fleet_bench_agent_delete_txn(a->id, txn);
+        }
     }
+    if (frc == FLEET_OK && fleet_txn_count(txn) > 0)
+        frc = fleet_store_commit(p->st, txn);
+    for (size_t i = 0; i < nch; i++) {
+        struct agent *a = ch[i].a;
+        if (frc == FLEET_OK && ch[i].is_new && agent_insert(p, a) != 0) {
+            /* stored; memory cannot follow: a restart or the next reload picks it up */
+            frc = FLEET_ERR_NOMEM;
+            agent_free(a);
+        } else if (frc != FLEET_OK && ch[i].is_new) {
+            agent_free(a);
+        } else if (frc != FLEET_OK) {
+            a->configured = ch[i].old_conf;
+            a->interval_ms = ch[i].old_iv;
+        } else if (ch[i].is_new) {
+            fleet_log(FLEET_LOG_NOTICE, "agent %s from %s: %s, every %g s", a->id, path, a->td_url,
+                      (double)a->interval_ms / 1000.0);
+        }
+    }
+    if (frc == FLEET_OK)
+        for (size_t i = 0; i < ngone; i++) {
+            fleet_log(FLEET_LOG_NOTICE,
+                      "agent %s (%s) is no longer in %s: removed; its %llu "
+                      "results stay",
+                      gone[i]->id, gone[i]->td_url, path && *path ? path : "agents_file",
+                      (unsigned long long)gone[i]->results);
+            fleet_cluster_release(fleet_store_cluster(p->st), gone[i]->id);
+            agent_unlink(p, gone[i]);
+            agent_free(gone[i]);
+        }
+    fleet_txn_free(txn);
+    free(ch);
+    free(gone);
     pthread_mutex_unlock(&p->mu);
     fleet_agent_client_wakeup(p->client);
-    if (failed) {
-        snprintf(err, errlen, "%s: the store refused some of the changes (see the log)",
-                 path && *path ? path : "agents_file");
+    if (frc != FLEET_OK) {
+        snprintf(err, errlen, "%s: the agents cannot be stored: %s",
+                 path && *path ? path : "agents_file", fleet_strerror(frc));
         goto out;
     }
     rc = 0;
@@ -1484,7 +1561,7 @@ out:
     return rc;
 }
 
-/* ---- reading ---------------------------------------------------------------------------------- */
+/* ---- reading --------------------------------------------------------------------------------- */
 
 json_t *fleet_poller_agent_json(struct fleet_poller *p, const char *id)
 {
@@ -1524,7 +1601,7 @@ int fleet_poller_fronted(struct fleet_poller *p, const char *device)
     return yes;
 }
 
-/* ---- jobs --------------------------------------------------------------------------------------- */
+/* ---- jobs ------------------------------------------------------------------------------------ */
 
 enum fleet_err fleet_poller_job_create(struct fleet_poller *p, const struct fleet_job_request *r,
                                        json_t **out)

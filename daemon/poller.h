@@ -29,14 +29,14 @@
 #include "store.h"
 
 struct fleet_poller_options {
-    long interval_ms;          /* agent_interval: agents registered without an interval */
-    long timeout_ms;           /* agent_timeout: one request, connection to last byte */
-    uint64_t max_reply_bytes;  /* agent_max_reply */
-    long max_backoff_ms;       /* agent_max_backoff */
-    unsigned concurrency;      /* agent_concurrency: requests in flight */
-    unsigned page_size;        /* agent_page_size: the limit asked for */
-    long job_timeout_ms;       /* job_timeout: a dispatched job item without a result fails */
-    char public_url[512];      /* where agents fetch model files: public_url + /api/v1/... */
+    long interval_ms;         /* agent_interval: agents registered without an interval */
+    long timeout_ms;          /* agent_timeout: one request, connection to last byte */
+    uint64_t max_reply_bytes; /* agent_max_reply */
+    long max_backoff_ms;      /* agent_max_backoff */
+    unsigned concurrency;     /* agent_concurrency: requests in flight */
+    unsigned page_size;       /* agent_page_size: the limit asked for */
+    long job_timeout_ms;      /* job_timeout: a dispatched job item without a result fails */
+    char public_url[512];     /* where agents fetch model files: public_url + /api/v1/... */
 };
 
 struct fleet_poller;
@@ -81,12 +81,12 @@ json_t *fleet_poller_agents_json(struct fleet_poller *p);
 int fleet_poller_fronted(struct fleet_poller *p, const char *device);
 
 struct fleet_job_request {
-    const char *model_id;         /* borrowed */
+    const char *model_id; /* borrowed */
     const char *model_sha256;
     long long runs;
-    const char *const *devices;   /* TD ids, n of them, distinct */
+    const char *const *devices; /* TD ids, n of them, distinct */
     size_t n;
-    const char *created_by;       /* a token fingerprint or NULL */
+    const char *created_by; /* a token fingerprint or NULL */
 };
 /* Records a job durably: one item per board, queued for the agent that fronts it, or failed at
  * once when none does. *job receives it as JSON (new). Store errors. */

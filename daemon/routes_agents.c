@@ -37,7 +37,7 @@
 #define MAX_JOB_DEVICES 1000
 #define DEFAULT_RUNS 100
 
-/* ---- the poller's life in the daemon -------------------------------------------------------- */
+/* ---- the poller's life in the daemon --------------------------------------------------------- */
 
 static void options_of(const struct fleet_config *cfg, unsigned port,
                        struct fleet_poller_options *o)
@@ -58,9 +58,8 @@ static void options_of(const struct fleet_config *cfg, unsigned port,
         unsigned ignored;
         if (fleet_config_listen(cfg, host, sizeof(host), &ignored) != 0)
             snprintf(host, sizeof(host), "127.0.0.1");
-        snprintf(o->public_url, sizeof(o->public_url), strchr(host, ':') ? "http://[%s]:%u"
-                                                                         : "http://%s:%u",
-                 host, port);
+        snprintf(o->public_url, sizeof(o->public_url),
+                 strchr(host, ':') ? "http://[%s]:%u" : "http://%s:%u", host, port);
     }
     size_t n = strlen(o->public_url);
     while (n > 0 && o->public_url[n - 1] == '/')
@@ -103,7 +102,7 @@ void fleet_agents_stop(struct fleet_daemon *d)
         fleet_poller_stop(d->poller);
 }
 
-/* ---- helpers ------------------------------------------------------------------------------ */
+/* ---- helpers --------------------------------------------------------------------------------- */
 
 static int respond_json(struct fleet_req *req, int status, json_t *j, const char *const *headers)
 {
@@ -212,7 +211,7 @@ static char *model_sha(struct fleet_req *req, const char *id)
     return fleet_store_literal(req->d->store, graph, iri, FLEET_NS "sha256");
 }
 
-/* ---- /api/v1/agents --------------------------------------------------------------------------- */
+/* ---- /api/v1/agents -------------------------------------------------------------------------- */
 
 static int register_agent(struct fleet_req *req)
 {
@@ -255,8 +254,9 @@ static int register_agent(struct fleet_req *req)
         json_decref(body);
         char extra[128];
         snprintf(extra, sizeof(extra), "\"id\":\"%s\",\"location\":\"%s\"", id, loc);
-        return fleet_problem_ext(req, 409, "agent-exists", "an agent with this td_url is "
-                                                           "registered already",
+        return fleet_problem_ext(req, 409, "agent-exists",
+                                 "an agent with this td_url is "
+                                 "registered already",
                                  "td_url", extra);
     }
     /* The TD is read now, so a wrong URL or a TD without the needed forms is refused here and
@@ -265,8 +265,8 @@ static int register_agent(struct fleet_req *req)
     long timeout = d->cfg.agent_timeout_ms;
     uint64_t max = d->cfg.agent_max_reply_bytes;
     pthread_rwlock_unlock(&d->cfg_lock);
-    struct fleet_agent_request areq = {"GET", url, "application/td+json, application/json", NULL,
-                                       NULL, 0, timeout, max, NULL};
+    struct fleet_agent_request areq = {
+        "GET", url, "application/td+json, application/json", NULL, NULL, 0, timeout, max, NULL};
     struct fleet_agent_response resp;
     fleet_agent_fetch(&areq, &resp);
     if (resp.fault != FLEET_AGENT_OK || resp.status < 200 || resp.status > 299) {
@@ -355,7 +355,7 @@ int fleet_route_agents(struct fleet_req *req)
     return fleet_problem(req, 405, "method-not-allowed", "use GET or DELETE here", NULL);
 }
 
-/* ---- /api/v1/benchmarks ------------------------------------------------------------------------ */
+/* ---- /api/v1/benchmarks ---------------------------------------------------------------------- */
 
 static int streq_or_null(const char *a, const char *b)
 {
@@ -407,8 +407,8 @@ static int list_benchmarks(struct fleet_req *req)
     if ((sha_arg || model) && !sha)
         return fleet_problem(req, 503, "out-of-memory", "out of memory", NULL);
 
-    static const char *const names[] = {"anyAgent", "agent", "anyDevice", "device", "anySha",
-                                        "sha"};
+    static const char *const names[] = {"anyAgent", "agent",  "anyDevice",
+                                        "device",   "anySha", "sha"};
     const char *xbool = "http://www.w3.org/2001/XMLSchema#boolean";
     struct fleet_term vals[6] = {
         {FLEET_TERM_LITERAL, agent ? "false" : "true", NULL, xbool},
@@ -426,8 +426,16 @@ static int list_benchmarks(struct fleet_req *req)
         fleet_buf_free(&query);
         return fleet_problem(req, 400, "bad-parameter", err, "device");
     }
-    struct fleet_query fq = {query.data, NULL, NULL, 0, NULL, 0, "application/sparql-results+json",
-                             req->query_timeout_ms, 0, 0};
+    struct fleet_query fq = {query.data,
+                             NULL,
+                             NULL,
+                             0,
+                             NULL,
+                             0,
+                             "application/sparql-results+json",
+                             req->query_timeout_ms,
+                             0,
+                             0};
     struct fleet_answer ans;
     memset(&ans, 0, sizeof(ans));
     rc = fleet_store_query(d->store, &fq, &ans);
@@ -452,10 +460,10 @@ static int list_benchmarks(struct fleet_req *req)
              j++) {
             json_t *row = json_array_get(rows, j);
             const char *mid = bval(row, "modelId");
-            if (mid && (!json_array_size(models) ||
-                        strcmp(json_string_value(json_array_get(models,
-                                                                json_array_size(models) - 1)),
-                               mid) != 0))
+            if (mid &&
+                (!json_array_size(models) ||
+                 strcmp(json_string_value(json_array_get(models, json_array_size(models) - 1)),
+                        mid) != 0))
                 json_array_append_new(models, json_string(mid));
             known_board |= bval(row, "deviceTitle") || bval(row, "deviceType");
         }
@@ -484,8 +492,8 @@ static int list_benchmarks(struct fleet_req *req)
             json_decref(models);
             continue;
         }
-        json_object_set(doc, "model", json_array_size(models) ? json_array_get(models, 0)
-                                                              : json_null());
+        json_object_set(doc, "model",
+                        json_array_size(models) ? json_array_get(models, 0) : json_null());
         json_object_set_new(doc, "models", models);
         json_object_set_new(doc, "device_registered", json_boolean(known_board));
         json_object_set_new(doc, "unmatched", json_boolean(is_unmatched));
@@ -497,7 +505,7 @@ static int list_benchmarks(struct fleet_req *req)
     return respond_json(req, 200, out, NULL);
 }
 
-/* ---- /api/v1/benchmarks/jobs ------------------------------------------------------------------ */
+/* ---- /api/v1/benchmarks/jobs ----------------------------------------------------------------- */
 
 static int strp_cmp(const void *a, const void *b)
 {
@@ -521,8 +529,7 @@ static int create_job(struct fleet_req *req)
     json_t *jd = json_object_get(body, "devices"), *jr = json_object_get(body, "runs");
     long long runs = DEFAULT_RUNS;
     if (!model) {
-        r = fleet_problem(req, 400, "invalid-body", "model must be a model id (a string)",
-                          "model");
+        r = fleet_problem(req, 400, "invalid-body", "model must be a model id (a string)", "model");
         goto out;
     }
     if (jr && (!json_is_integer(jr) || json_integer_value(jr) < 1 ||
@@ -538,8 +545,8 @@ static int create_job(struct fleet_req *req)
         goto out;
     }
     int compatible = json_is_string(jd) && strcmp(json_string_value(jd), "compatible") == 0;
-    if (!compatible && (!json_is_array(jd) || json_array_size(jd) == 0 ||
-                        json_array_size(jd) > MAX_JOB_DEVICES)) {
+    if (!compatible &&
+        (!json_is_array(jd) || json_array_size(jd) == 0 || json_array_size(jd) > MAX_JOB_DEVICES)) {
         r = fleet_problem(req, 400, "invalid-body",
                           "devices must be \"compatible\" or an array of 1 to 1000 board TD ids",
                           "devices");
@@ -550,8 +557,8 @@ static int create_job(struct fleet_req *req)
         char err[512];
         memset(&q, 0, sizeof(q));
         q.fits = FLEET_FITS_TRUE;
-        enum fleet_err rc = fleet_match_devices_for_model(d->match, model, &q, &compat, err,
-                                                          sizeof(err));
+        enum fleet_err rc =
+            fleet_match_devices_for_model(d->match, model, &q, &compat, err, sizeof(err));
         if (rc != FLEET_OK) {
             r = fleet_problem(req, fleet_http_status(rc), "match-failed", err, "model");
             goto out;
@@ -582,8 +589,8 @@ static int create_job(struct fleet_req *req)
             if (!dev || strlen(dev) > FLEET_AGENT_MAX_URL || !strchr(dev, ':')) {
                 char field[32];
                 snprintf(field, sizeof(field), "devices[%zu]", i);
-                r = fleet_problem(req, 400, "invalid-body", "a board is named by its TD id (an IRI)",
-                                  field);
+                r = fleet_problem(req, 400, "invalid-body",
+                                  "a board is named by its TD id (an IRI)", field);
                 goto out;
             }
             if (devices)
@@ -606,8 +613,8 @@ static int create_job(struct fleet_req *req)
         if (!w || strcmp(devices[w - 1], devices[i]) != 0)
             devices[w++] = devices[i];
     n = w;
-    struct fleet_job_request jr_ = {model, sha, runs, devices, n,
-                                    req->token_id[0] ? req->token_id : NULL};
+    struct fleet_job_request jr_ = {model,   sha, runs,
+                                    devices, n,   req->token_id[0] ? req->token_id : NULL};
     json_t *job;
     enum fleet_err rc = fleet_poller_job_create(d->poller, &jr_, &job);
     if (rc != FLEET_OK) {

@@ -56,13 +56,20 @@ void fleet_agent_global_cleanup(void)
 const char *fleet_agent_fault_name(enum fleet_agent_fault f)
 {
     switch (f) {
-    case FLEET_AGENT_OK: return "ok";
-    case FLEET_AGENT_CONNECT: return "cannot connect";
-    case FLEET_AGENT_TIMEOUT: return "timeout";
-    case FLEET_AGENT_TOOBIG: return "reply too large";
-    case FLEET_AGENT_PARTIAL: return "connection closed mid-reply";
-    case FLEET_AGENT_TLS: return "TLS failure";
-    case FLEET_AGENT_FAILED: return "failed";
+    case FLEET_AGENT_OK:
+        return "ok";
+    case FLEET_AGENT_CONNECT:
+        return "cannot connect";
+    case FLEET_AGENT_TIMEOUT:
+        return "timeout";
+    case FLEET_AGENT_TOOBIG:
+        return "reply too large";
+    case FLEET_AGENT_PARTIAL:
+        return "connection closed mid-reply";
+    case FLEET_AGENT_TLS:
+        return "TLS failure";
+    case FLEET_AGENT_FAILED:
+        return "failed";
     }
     return "failed";
 }
@@ -145,25 +152,39 @@ static void finish(struct xfer *x, CURLcode rc, struct fleet_agent_response *res
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &resp->status);
     const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
     switch (rc) {
-    case CURLE_OK: resp->fault = x->body.oom ? FLEET_AGENT_FAILED : FLEET_AGENT_OK; break;
-    case CURLE_OPERATION_TIMEDOUT: resp->fault = FLEET_AGENT_TIMEOUT; break;
-    case CURLE_FILESIZE_EXCEEDED: resp->fault = FLEET_AGENT_TOOBIG; break;
+    case CURLE_OK:
+        resp->fault = x->body.oom ? FLEET_AGENT_FAILED : FLEET_AGENT_OK;
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        resp->fault = FLEET_AGENT_TIMEOUT;
+        break;
+    case CURLE_FILESIZE_EXCEEDED:
+        resp->fault = FLEET_AGENT_TOOBIG;
+        break;
     case CURLE_WRITE_ERROR:
         resp->fault = x->too_big ? FLEET_AGENT_TOOBIG : FLEET_AGENT_FAILED;
         break;
     case CURLE_PARTIAL_FILE:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
-    case CURLE_SEND_ERROR: resp->fault = FLEET_AGENT_PARTIAL; break;
+    case CURLE_SEND_ERROR:
+        resp->fault = FLEET_AGENT_PARTIAL;
+        break;
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY: resp->fault = FLEET_AGENT_CONNECT; break;
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        resp->fault = FLEET_AGENT_CONNECT;
+        break;
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE: resp->fault = FLEET_AGENT_TLS; break;
-    default: resp->fault = FLEET_AGENT_FAILED; break;
+    case CURLE_SSL_CACERT_BADFILE:
+        resp->fault = FLEET_AGENT_TLS;
+        break;
+    default:
+        resp->fault = FLEET_AGENT_FAILED;
+        break;
     }
     if (resp->fault == FLEET_AGENT_TOOBIG)
         snprintf(resp->message, sizeof(resp->message), "reply too large: more than %llu bytes",
@@ -171,8 +192,8 @@ static void finish(struct xfer *x, CURLcode rc, struct fleet_agent_response *res
     else if (resp->fault == FLEET_AGENT_OK && x->body.oom)
         snprintf(resp->message, sizeof(resp->message), "out of memory for the reply");
     else if (resp->fault != FLEET_AGENT_OK)
-        snprintf(resp->message, sizeof(resp->message), "%s: %s", fleet_agent_fault_name(resp->fault),
-                 detail);
+        snprintf(resp->message, sizeof(resp->message), "%s: %s",
+                 fleet_agent_fault_name(resp->fault), detail);
     if (resp->fault == FLEET_AGENT_OK) {
         resp->body = x->body;
         memset(&x->body, 0, sizeof(x->body));

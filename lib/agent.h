@@ -28,27 +28,27 @@ struct fleet_agent_request {
     const char *content_type; /* for POST */
     const char *body;         /* for POST, copied */
     size_t body_len;
-    long timeout_ms;          /* the whole exchange */
-    uint64_t max_bytes;       /* reply body cap */
-    void *user;               /* handed back with the response */
+    long timeout_ms;    /* the whole exchange */
+    uint64_t max_bytes; /* reply body cap */
+    void *user;         /* handed back with the response */
 };
 
 enum fleet_agent_fault {
-    FLEET_AGENT_OK = 0,       /* an HTTP status arrived with the whole body (any status) */
-    FLEET_AGENT_CONNECT,      /* no connection (refused, unreachable, name not resolved) */
-    FLEET_AGENT_TIMEOUT,      /* the time limit passed */
-    FLEET_AGENT_TOOBIG,       /* the body passed max_bytes */
-    FLEET_AGENT_PARTIAL,      /* the agent closed the connection mid-reply */
-    FLEET_AGENT_TLS,          /* TLS handshake or certificate verification failed */
-    FLEET_AGENT_FAILED,       /* anything else (a malformed reply, out of memory, ...) */
+    FLEET_AGENT_OK = 0,  /* an HTTP status arrived with the whole body (any status) */
+    FLEET_AGENT_CONNECT, /* no connection (refused, unreachable, name not resolved) */
+    FLEET_AGENT_TIMEOUT, /* the time limit passed */
+    FLEET_AGENT_TOOBIG,  /* the body passed max_bytes */
+    FLEET_AGENT_PARTIAL, /* the agent closed the connection mid-reply */
+    FLEET_AGENT_TLS,     /* TLS handshake or certificate verification failed */
+    FLEET_AGENT_FAILED,  /* anything else (a malformed reply, out of memory, ...) */
 };
 
 struct fleet_agent_response {
     void *user;
     enum fleet_agent_fault fault;
-    long status;              /* HTTP status, 0 without one */
-    struct fleet_buf body;    /* owned; fleet_buf_free it */
-    char message[320];        /* the fault, for logs and the agent's health */
+    long status;           /* HTTP status, 0 without one */
+    struct fleet_buf body; /* owned; fleet_buf_free it */
+    char message[320];     /* the fault, for logs and the agent's health */
     double secs;
 };
 

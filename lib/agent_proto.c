@@ -254,7 +254,7 @@ int fleet_agent_url_ok(const char *url)
     return url && url_ok(url, 0);
 }
 
-/* ---- URI templates ----------------------------------------------------------------------------- */
+/* ---- URI templates --------------------------------------------------------------------------- */
 
 static int unreserved(unsigned char c)
 {
@@ -279,14 +279,29 @@ static void expand(struct fleet_buf *b, const char *e, size_t n, const char *sin
     const char *first = "", *sep = ",", *ifemp = "";
     int named = 0, reserved = 0;
     switch (op) {
-    case '+': reserved = 1; break;
-    case '#': first = "#", reserved = 1; break;
-    case '.': first = ".", sep = "."; break;
-    case '/': first = "/", sep = "/"; break;
-    case ';': first = ";", sep = ";", named = 1; break;
-    case '?': first = "?", sep = "&", named = 1, ifemp = "="; break;
-    case '&': first = "&", sep = "&", named = 1, ifemp = "="; break;
-    default: op = '\0';
+    case '+':
+        reserved = 1;
+        break;
+    case '#':
+        first = "#", reserved = 1;
+        break;
+    case '.':
+        first = ".", sep = ".";
+        break;
+    case '/':
+        first = "/", sep = "/";
+        break;
+    case ';':
+        first = ";", sep = ";", named = 1;
+        break;
+    case '?':
+        first = "?", sep = "&", named = 1, ifemp = "=";
+        break;
+    case '&':
+        first = "&", sep = "&", named = 1, ifemp = "=";
+        break;
+    default:
+        op = '\0';
     }
     size_t i = op ? 1 : 0;
     int any = 0;
@@ -358,7 +373,7 @@ char *fleet_agent_results_url(const char *results_url, const char *since, unsign
     return fleet_buf_steal(&b, &len);
 }
 
-/* ---- the TD ------------------------------------------------------------------------------------ */
+/* ---- the TD ---------------------------------------------------------------------------------- */
 
 static int op_listed(const json_t *op, const char *want, int absent_matches)
 {
@@ -368,8 +383,8 @@ static int op_listed(const json_t *op, const char *want, int absent_matches)
         return strcmp(json_string_value(op), want) == 0;
     size_t i;
     json_t *e;
-    json_array_foreach(op, i, e) if (json_is_string(e) && strcmp(json_string_value(e), want) == 0)
-        return 1;
+    json_array_foreach(op, i, e) if (json_is_string(e) &&
+                                     strcmp(json_string_value(e), want) == 0) return 1;
     return 0;
 }
 
@@ -428,8 +443,8 @@ enum fleet_err fleet_agent_td_parse(const char *text, size_t len, const char *td
     set_err(field, fieldlen, "%s", "");
     json_t *doc = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(doc)) {
-        set_err(err, errlen, "the Thing Description is not a JSON object%s%s",
-                doc ? "" : ": ", doc ? "" : jerr.text);
+        set_err(err, errlen, "the Thing Description is not a JSON object%s%s", doc ? "" : ": ",
+                doc ? "" : jerr.text);
         goto out;
     }
     enum fleet_err vrc = fleet_td_validate(doc, &errs);
@@ -510,7 +525,7 @@ out:
     return rc;
 }
 
-/* ---- replies ----------------------------------------------------------------------------------- */
+/* ---- replies --------------------------------------------------------------------------------- */
 
 static int iri_ok(const char *s)
 {
@@ -725,8 +740,7 @@ enum fleet_err fleet_agent_result_parse(const json_t *j, struct fleet_agent_resu
         BAD("status: must be \"ok\" or \"failed\"");
     r->ok = strcmp(s, "ok") == 0;
     m = json_object_get(j, "runs");
-    if (!json_is_integer(m) || json_integer_value(m) < 0 ||
-        json_integer_value(m) > 1000000000000LL)
+    if (!json_is_integer(m) || json_integer_value(m) < 0 || json_integer_value(m) > 1000000000000LL)
         BAD("runs: must be an integer >= 0");
     r->runs = (int64_t)json_integer_value(m);
     if (r->ok && r->runs < 1)
@@ -894,8 +908,7 @@ enum fleet_err fleet_agent_reply_parse(const char *text, size_t len,
     json_array_foreach(results, i, e)
     {
         char msg[256];
-        enum fleet_err r = fleet_agent_result_parse(e, &reply->results[reply->n], msg,
-                                                    sizeof(msg));
+        enum fleet_err r = fleet_agent_result_parse(e, &reply->results[reply->n], msg, sizeof(msg));
         if (r == FLEET_OK) {
             reply->n++;
             continue;

@@ -16,22 +16,22 @@
 #include "err.h"
 
 #define FLEET_AGENT_PROTOCOL_VERSION 1
-#define FLEET_AGENT_MAX_ID 256          /* bytes in a result id */
-#define FLEET_AGENT_MAX_CURSOR 1024     /* bytes in a cursor */
-#define FLEET_AGENT_MAX_URL 2048        /* bytes in any URL the daemon calls or a device IRI */
-#define FLEET_AGENT_MAX_DEVICES 10000   /* boards one agent may front */
-#define FLEET_AGENT_MAX_RESULTS 10000   /* results in one reply, whatever the limit asked */
-#define FLEET_AGENT_MAX_ERROR 4096      /* bytes of a result's error text kept */
+#define FLEET_AGENT_MAX_ID 256        /* bytes in a result id */
+#define FLEET_AGENT_MAX_CURSOR 1024   /* bytes in a cursor */
+#define FLEET_AGENT_MAX_URL 2048      /* bytes in any URL the daemon calls or a device IRI */
+#define FLEET_AGENT_MAX_DEVICES 10000 /* boards one agent may front */
+#define FLEET_AGENT_MAX_RESULTS 10000 /* results in one reply, whatever the limit asked */
+#define FLEET_AGENT_MAX_ERROR 4096    /* bytes of a result's error text kept */
 
 /* What the daemon needs from an agent's TD. Strings are new; absolute http(s) URLs. */
 struct fleet_agent_td {
-    char *title;        /* the TD's title */
-    char *thing_id;     /* the TD's id, or NULL */
-    char *devices_url;  /* the readproperty form of property "devices" */
-    char *results_url;  /* the readproperty form of property "results"; may hold an RFC 6570
-                           template such as {?since,limit} */
-    char *run_url;      /* the invokeaction form of action "runBenchmark", or NULL */
-    char *run_ctype;    /* that form's contentType (default application/json), or NULL */
+    char *title;       /* the TD's title */
+    char *thing_id;    /* the TD's id, or NULL */
+    char *devices_url; /* the readproperty form of property "devices" */
+    char *results_url; /* the readproperty form of property "results"; may hold an RFC 6570
+                          template such as {?since,limit} */
+    char *run_url;     /* the invokeaction form of action "runBenchmark", or NULL */
+    char *run_ctype;   /* that form's contentType (default application/json), or NULL */
 };
 
 /* Reads the TD text fetched from td_url (borrowed): it must be a JSON object that
@@ -74,13 +74,13 @@ struct fleet_agent_result {
     char *device;       /* an absolute IRI */
     char *model_sha256; /* 64 lower-case hex digits */
     char *framework;
-    char *job;          /* the runBenchmark job it answers, or NULL */
+    char *job;                /* the runBenchmark job it answers, or NULL */
     char *started, *finished; /* RFC 3339 as sent */
-    char *error;        /* or NULL */
+    char *error;              /* or NULL */
     int64_t started_ms, finished_ms;
-    int ok;             /* status "ok" (1) or "failed" (0) */
+    int ok; /* status "ok" (1) or "failed" (0) */
     int64_t runs;
-    int has_latency;    /* required when ok */
+    int has_latency; /* required when ok */
     double lat_median, lat_p90, lat_min, lat_max;
     int has_arena, has_energy, has_accuracy;
     int64_t arena_bytes;
@@ -98,7 +98,7 @@ json_t *fleet_agent_result_json(const struct fleet_agent_result *r);
 
 /* One RESULT that failed validation: the daemon skips it and says why. */
 struct fleet_agent_rejected {
-    char *id;           /* new, or NULL when the id itself was unusable */
+    char *id; /* new, or NULL when the id itself was unusable */
     char message[320];
 };
 
@@ -108,7 +108,7 @@ struct fleet_agent_reply {
     size_t n;
     struct fleet_agent_rejected *rejected;
     size_t n_rejected;
-    char *next;         /* new; NULL when the reply had none (allowed only with no results) */
+    char *next; /* new; NULL when the reply had none (allowed only with no results) */
 };
 
 /* Parses a results reply. The reply as a whole is FLEET_ERR_INVAL (err says why) when it is not
@@ -117,8 +117,7 @@ struct fleet_agent_reply {
  * most FLEET_AGENT_MAX_CURSOR bytes; single results that fail fleet_agent_result_parse go to
  * rejected. reply must be zeroed or cleared before. */
 enum fleet_err fleet_agent_reply_parse(const char *text, size_t len,
-                                       struct fleet_agent_reply *reply, char *err,
-                                       size_t errlen);
+                                       struct fleet_agent_reply *reply, char *err, size_t errlen);
 void fleet_agent_reply_clear(struct fleet_agent_reply *reply);
 
 /* The agent's id: the first 16 hex digits of the SHA-256 of its TD URL, in id[17]. */

@@ -22,10 +22,10 @@ void fleet_bench_time(int64_t ms, char out[32])
     int frac = (int)(ms - (int64_t)secs * 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);
-    snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
-             (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
-             (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
-             (unsigned)tm.tm_sec % 100u, (unsigned)frac % 1000u);
+    snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)(tm.tm_year + 1900) % 10000u,
+             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
+             (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u,
+             (unsigned)frac % 1000u);
 }
 
 void fleet_bench_double(double d, char out[32])
@@ -63,7 +63,7 @@ void fleet_bench_result_iri(const char *agent_id, const char *result_id, struct 
     pct_encode(out, result_id);
 }
 
-/* ---- writing ------------------------------------------------------------------------------- */
+/* ---- writing --------------------------------------------------------------------------------- */
 
 struct writer {
     struct fleet_txn *txn;
@@ -184,8 +184,7 @@ out:
     return w.rc;
 }
 
-int fleet_bench_result_stored(struct fleet_store *st, const char *agent_id,
-                              const char *result_id)
+int fleet_bench_result_stored(struct fleet_store *st, const char *agent_id, const char *result_id)
 {
     struct fleet_buf graph = FLEET_BUF_INIT, node = FLEET_BUF_INIT;
     fleet_bench_graph_iri(agent_id, &graph);
@@ -213,8 +212,9 @@ static int64_t jtime(const json_t *o, const char *k, int *ok)
     memset(&tm, 0, sizeof(tm));
     unsigned ms = 0;
     int n = 0;
-    *ok = s && sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3uZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                      &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &n) == 7 &&
+    *ok = s &&
+          sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3uZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &n) == 7 &&
           s[n] == '\0';
     if (!*ok)
         return 0;
@@ -344,7 +344,7 @@ out:
     return w.rc;
 }
 
-/* ---- reading back -------------------------------------------------------------------------- */
+/* ---- reading back ---------------------------------------------------------------------------- */
 
 struct collect {
     const char *base;

@@ -45,8 +45,7 @@ enum fleet_err fleet_bench_result_txn(const char *agent_id, const struct fleet_a
                                       int64_t received_ms, struct fleet_txn *txn);
 
 /* 1 if the store holds the result result_id of agent agent_id, 0 if not. */
-int fleet_bench_result_stored(struct fleet_store *st, const char *agent_id,
-                              const char *result_id);
+int fleet_bench_result_stored(struct fleet_store *st, const char *agent_id, const char *result_id);
 
 /* Adds to txn: empty the agent's registration graph and write state (borrowed), a JSON object
  * with "id", "td_url", "interval_s", "configured" (bool), "registered" (RFC 3339), "title"

@@ -47,10 +47,11 @@ static void check_result(const struct fleet_agent_result *r)
         abort();
     if (strlen(r->model_sha256) != 64 || strspn(r->model_sha256, "0123456789abcdef") != 64)
         abort();
-    if (r->finished_ms < r->started_ms || r->runs < 0 || (r->ok && (r->runs < 1 || !r->has_latency)))
+    if (r->finished_ms < r->started_ms || r->runs < 0 ||
+        (r->ok && (r->runs < 1 || !r->has_latency)))
         abort();
-    if (r->has_latency && !(r->lat_min <= r->lat_median && r->lat_median <= r->lat_p90 &&
-                            r->lat_p90 <= r->lat_max))
+    if (r->has_latency &&
+        !(r->lat_min <= r->lat_median && r->lat_median <= r->lat_p90 && r->lat_p90 <= r->lat_max))
         abort();
     if (r->error && strlen(r->error) > FLEET_AGENT_MAX_ERROR)
         abort();

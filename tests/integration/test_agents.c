@@ -37,18 +37,18 @@
 #define BOARD_B EX "board/b"
 #define FAST "agent_timeout 500ms\nagent_max_reply 1M\nagent_max_backoff 2s\n"
 
-/* ---- fake agents --------------------------------------------------------------------------- */
+/* ---- fake agents ----------------------------------------------------------------------------- */
 
 enum fault {
     F_NONE,
-    F_HANG,          /* results: never answers (until the test ends) */
-    F_CLOSE,         /* results: promises 1000 bytes, sends 10, closes */
-    F_500,           /* results: HTTP 500 */
-    F_BADJSON,       /* results: 200 with text that is not JSON */
-    F_HUGE,          /* results: a 100 MB body with a Content-Length */
-    F_HUGE_CHUNKED,  /* results: a 100 MB body, chunked */
-    F_BACKWARDS,     /* results: "next" one before where it should be; resends */
-    F_DUPS,          /* results: every result twice in the reply */
+    F_HANG,         /* results: never answers (until the test ends) */
+    F_CLOSE,        /* results: promises 1000 bytes, sends 10, closes */
+    F_500,          /* results: HTTP 500 */
+    F_BADJSON,      /* results: 200 with text that is not JSON */
+    F_HUGE,         /* results: a 100 MB body with a Content-Length */
+    F_HUGE_CHUNKED, /* results: a 100 MB body, chunked */
+    F_BACKWARDS,    /* results: "next" one before where it should be; resends */
+    F_DUPS,         /* results: every result twice in the reply */
 };
 
 struct fake {
@@ -57,14 +57,14 @@ struct fake {
     char td_url[128];
     pthread_mutex_t mu;
     enum fault fault;
-    int td_without_forms;   /* the TD lacks the property "results" */
-    int run_action;         /* the TD offers runBenchmark */
-    int run_fail_first;     /* runBenchmark answers 500 this many times first */
-    long delay_ms;          /* every results reply waits this long */
-    json_t *results;        /* RESULT objects; the cursor is the index, in decimal */
+    int td_without_forms; /* the TD lacks the property "results" */
+    int run_action;       /* the TD offers runBenchmark */
+    int run_fail_first;   /* runBenchmark answers 500 this many times first */
+    long delay_ms;        /* every results reply waits this long */
+    json_t *results;      /* RESULT objects; the cursor is the index, in decimal */
     json_t *devices;
-    json_t *since_log;      /* the since of every results request (null when absent) */
-    json_t *runs;           /* runBenchmark inputs */
+    json_t *since_log; /* the since of every results request (null when absent) */
+    json_t *runs;      /* runBenchmark inputs */
     unsigned results_requests, td_requests;
     volatile int stopping;
 };
@@ -73,12 +73,12 @@ static struct fake *fakes[16];
 
 static char *td_text(struct fake *f)
 {
-    json_t *td = json_pack(
-        "{s:s, s:s, s:s, s:{s:{s:s}}, s:s, s:{s:{s:[{s:s}]}, s:{s:[{s:s, s:s}]}}}", "@context",
-        "https://www.w3.org/2022/wot/td/v1.1", "title", "fake agent", "base", "", "securityDefinitions",
-        "nosec_sc", "scheme", "nosec", "security", "nosec_sc", "properties", "devices", "forms",
-        "href", "devices", "results", "forms", "href", "results{?since,limit}", "op",
-        "readproperty");
+    json_t *td =
+        json_pack("{s:s, s:s, s:s, s:{s:{s:s}}, s:s, s:{s:{s:[{s:s}]}, s:{s:[{s:s, s:s}]}}}",
+                  "@context", "https://www.w3.org/2022/wot/td/v1.1", "title", "fake agent", "base",
+                  "", "securityDefinitions", "nosec_sc", "scheme", "nosec", "security", "nosec_sc",
+                  "properties", "devices", "forms", "href", "devices", "results", "forms", "href",
+                  "results{?since,limit}", "op", "readproperty");
     char base[64];
     snprintf(base, sizeof(base), "http://127.0.0.1:%u/", f->port);
     json_object_set_new(td, "base", json_string(base));
@@ -148,8 +148,10 @@ static enum MHD_Result results_reply(struct fake *f, struct MHD_Connection *c)
         ret = MHD_queue_response(c, 200, r);
         MHD_destroy_response(r);
         return ret;
-    case F_500: return reply(c, 500, "{\"error\": \"database on fire\"}");
-    case F_BADJSON: return reply(c, 200, "{\"results\": [ this is not json");
+    case F_500:
+        return reply(c, 500, "{\"error\": \"database on fire\"}");
+    case F_BADJSON:
+        return reply(c, 200, "{\"results\": [ this is not json");
     case F_HUGE:
     case F_HUGE_CHUNKED:
         r = MHD_create_response_from_callback(fault == F_HUGE ? (100u << 20) : MHD_SIZE_UNKNOWN,
@@ -157,7 +159,8 @@ static enum MHD_Result results_reply(struct fake *f, struct MHD_Connection *c)
         ret = MHD_queue_response(c, 200, r);
         MHD_destroy_response(r);
         return ret;
-    default: break;
+    default:
+        break;
     }
     pthread_mutex_lock(&f->mu);
     size_t n = json_array_size(f->results);
@@ -189,13 +192,12 @@ static json_t *job_result(json_t *in, double latency)
 {
     char id[128];
     snprintf(id, sizeof(id), "job-%s", json_string_value(json_object_get(in, "job")));
-    return json_pack("{s:s, s:O, s:O, s:s, s:i, s:{s:f, s:f, s:f, s:f}, s:s, s:s, s:s, s:O}",
-                     "id", id, "device",
-                     json_object_get(in, "device"), "model_sha256",
+    return json_pack("{s:s, s:O, s:O, s:s, s:i, s:{s:f, s:f, s:f, s:f}, s:s, s:s, s:s, s:O}", "id",
+                     id, "device", json_object_get(in, "device"), "model_sha256",
                      json_object_get(in, "model_sha256"), "framework", "tflm", "runs", 5,
                      "latency_ms", "median", latency, "p90", latency, "min", latency, "max",
-                     latency, "started", "2024-05-01T10:00:00Z", "finished",
-                     "2024-05-01T10:00:01Z", "status", "ok", "job", json_object_get(in, "job"));
+                     latency, "started", "2024-05-01T10:00:00Z", "finished", "2024-05-01T10:00:01Z",
+                     "status", "ok", "job", json_object_get(in, "job"));
 }
 
 static enum MHD_Result on_fake(void *cls, struct MHD_Connection *c, const char *url,
@@ -268,13 +270,13 @@ static json_t *make_result(const char *id, const char *device, const char *sha, 
                            int ok)
 {
     json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s}", "id", id, "device", device,
-                          "model_sha256", sha, "framework", "tflm", "runs", ok ? 10 : 0,
-                          "started", "2024-05-01T10:00:00Z", "finished", "2024-05-01T10:00:01Z",
-                          "status", ok ? "ok" : "failed");
+                          "model_sha256", sha, "framework", "tflm", "runs", ok ? 10 : 0, "started",
+                          "2024-05-01T10:00:00Z", "finished", "2024-05-01T10:00:01Z", "status",
+                          ok ? "ok" : "failed");
     if (ok)
-        json_object_set_new(r, "latency_ms", json_pack("{s:f, s:f, s:f, s:f}", "median", latency,
-                                                       "p90", latency, "min", latency, "max",
-                                                       latency));
+        json_object_set_new(r, "latency_ms",
+                            json_pack("{s:f, s:f, s:f, s:f}", "median", latency, "p90", latency,
+                                      "min", latency, "max", latency));
     else
         json_object_set_new(r, "error", json_string("the board did not answer"));
     return r;
@@ -356,7 +358,7 @@ static unsigned fake_results_requests(struct fake *f)
     return n;
 }
 
-/* ---- the daemon's side ------------------------------------------------------------------------ */
+/* ---- the daemon's side ----------------------------------------------------------------------- */
 
 static json_t *json_of(const struct reply *r)
 {
@@ -377,8 +379,7 @@ static json_t *get_json(const struct daemon *d, const char *path, long want)
     return j;
 }
 
-static void post_json(const struct daemon *d, const char *path, const char *body,
-                      struct reply *r)
+static void post_json(const struct daemon *d, const char *path, const char *body, struct reply *r)
 {
     http(d, "POST", path, WRITE_TOKEN, "application/json", NULL, body, strlen(body), r);
 }
@@ -492,7 +493,7 @@ static void put_board(const struct daemon *d, const char *iri, const char *title
 }
 
 #define META_MIC                                                                                   \
-    "{\"name\":\"%s\",\"description\":\"a keyword model\",\"category\":\"Classification\","       \
+    "{\"name\":\"%s\",\"description\":\"a keyword model\",\"category\":\"Classification\","        \
     "\"trainingDataset\":\"speech_commands\",\"metric\":{\"type\":\"Top_1_accuracy\","             \
     "\"value\":90.0},\"sensors\":[\"Microphone\"]}"
 
@@ -543,7 +544,7 @@ static json_t *item_with(json_t *list, const char *key, const char *value)
     return NULL;
 }
 
-/* ---- registration, listing, the same data through /sparql -------------------------------- */
+/* ---- registration, listing, the same data through /sparql ------------------------------------ */
 
 START_TEST(test_register_poll_list)
 {
@@ -631,8 +632,11 @@ START_TEST(test_register_poll_list)
         const char *query;
         long long total;
     } filters[] = {
-        {"?unmatched=true", 2}, {"?unmatched=false", 2}, {"?model_sha256=" SHA_A, 1},
-        {"?since=2030-01-01T00:00:00Z", 0}, {"?since=2024-05-01T10:00:00Z", 4},
+        {"?unmatched=true", 2},
+        {"?unmatched=false", 2},
+        {"?model_sha256=" SHA_A, 1},
+        {"?since=2030-01-01T00:00:00Z", 0},
+        {"?since=2024-05-01T10:00:00Z", 4},
         {"?limit=1&offset=1", 4},
     };
     for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++) {
@@ -653,9 +657,9 @@ START_TEST(test_register_poll_list)
     list = get_json(d, path, 200);
     ck_assert_int_eq(json_integer_value(json_object_get(list, "total")), 3);
     json_decref(list);
-    static const char *const bad[] = {"?limit=0", "?since=yesterday", "?agent=xyz",
-                                      "?model=0123456789abcdef", "?unmatched=maybe",
-                                      "?model_sha256=12"};
+    static const char *const bad[] = {"?limit=0",         "?since=yesterday",
+                                      "?agent=xyz",       "?model=0123456789abcdef",
+                                      "?unmatched=maybe", "?model_sha256=12"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(path, sizeof(path), API "/benchmarks%s", bad[i]);
         http(d, "GET", path, NULL, NULL, NULL, NULL, 0, &r);
@@ -696,7 +700,7 @@ START_TEST(test_register_poll_list)
 }
 END_TEST
 
-/* ---- faults ------------------------------------------------------------------------------------- */
+/* ---- faults ---------------------------------------------------------------------------------- */
 
 START_TEST(test_faults_isolated)
 {
@@ -706,12 +710,9 @@ START_TEST(test_faults_isolated)
         enum fault fault;
         const char *says;
     } cases[] = {
-        {F_HANG, "timeout"},
-        {F_CLOSE, "closed mid-reply"},
-        {F_500, "HTTP 500"},
-        {F_BADJSON, "not a JSON object"},
-        {F_HUGE, "too large"},
-        {F_HUGE_CHUNKED, "too large"},
+        {F_HANG, "timeout"},   {F_CLOSE, "closed mid-reply"},
+        {F_500, "HTTP 500"},   {F_BADJSON, "not a JSON object"},
+        {F_HUGE, "too large"}, {F_HUGE_CHUNKED, "too large"},
     };
     enum { N = sizeof(cases) / sizeof(cases[0]) };
     struct fake *good = fake_start(3, BOARD_A, SHA_A), *bad[N];
@@ -741,15 +742,15 @@ START_TEST(test_faults_isolated)
     for (size_t i = 0; i < N; i++) {
         wait_failing(d, bad_id[i], 2, 20);
         json_t *h = health(d, bad_id[i]);
-        ck_assert_msg(strstr(error_text(h), cases[i].says) != NULL, "case %zu: '%s' lacks '%s'",
-                      i, error_text(h), cases[i].says);
+        ck_assert_msg(strstr(error_text(h), cases[i].says) != NULL, "case %zu: '%s' lacks '%s'", i,
+                      error_text(h), cases[i].says);
         ck_assert_str_eq(json_string_value(json_object_get(h, "status")), "failing");
         ck_assert_int_eq(json_integer_value(json_object_get(h, "results_received")), 0);
         json_decref(h);
         /* backed off: asked far less often than the healthy agent */
         ck_assert_msg(fake_results_requests(bad[i]) * 3 < fake_results_requests(good) * 2,
-                      "case %zu: %u requests, the good agent %u", i,
-                      fake_results_requests(bad[i]), fake_results_requests(good));
+                      "case %zu: %u requests, the good agent %u", i, fake_results_requests(bad[i]),
+                      fake_results_requests(good));
     }
     json_t *h = health(d, good_id);
     ck_assert_str_eq(json_string_value(json_object_get(h, "status")), "ok");
@@ -872,7 +873,7 @@ START_TEST(test_td_problems)
 }
 END_TEST
 
-/* ---- exactly once across kill -9 -------------------------------------------------------------- */
+/* ---- exactly once across kill -9 ------------------------------------------------------------- */
 
 START_TEST(test_exactly_once_across_kill9)
 {
@@ -924,7 +925,7 @@ START_TEST(test_exactly_once_across_kill9)
 }
 END_TEST
 
-/* ---- jobs with a fake agent --------------------------------------------------------------------- */
+/* ---- jobs with a fake agent ------------------------------------------------------------------ */
 
 static json_t *wait_job(const struct daemon *d, const char *loc, const char *state, double secs)
 {
@@ -973,7 +974,8 @@ START_TEST(test_jobs_fake)
     }
     struct reply r;
     /* refused: unknown model, no devices, no agent for any of them, bad runs */
-    post_json(d, API "/benchmarks/jobs", "{\"model\": \"0123456789abcdef\", \"devices\": \"compatible\"}", &r);
+    post_json(d, API "/benchmarks/jobs",
+              "{\"model\": \"0123456789abcdef\", \"devices\": \"compatible\"}", &r);
     assert_problem(&r, 400);
     reply_free(&r);
     snprintf(body, sizeof(body), "{\"model\": \"%s\", \"devices\": []}", model);
@@ -992,7 +994,8 @@ START_TEST(test_jobs_fake)
 
     /* both boards fit and are fronted; one agent cannot run jobs; a third board has no agent */
     snprintf(body, sizeof(body),
-             "{\"model\": \"%s\", \"devices\": [\"" BOARD_A "\", \"" BOARD_B "\", \"urn:x:nobody\"],"
+             "{\"model\": \"%s\", \"devices\": [\"" BOARD_A "\", \"" BOARD_B
+             "\", \"urn:x:nobody\"],"
              " \"runs\": 5}",
              model);
     post_json(d, API "/benchmarks/jobs", body, &r);
@@ -1012,7 +1015,8 @@ START_TEST(test_jobs_fake)
         const char *err = json_string_value(json_object_get(it, "error"));
         if (strcmp(dev, BOARD_A) == 0) {
             ck_assert_str_eq(st, "done");
-            ck_assert_int_eq(json_integer_value(json_object_get(it, "attempts")), 3);
+            /* two refusals, then accepted (the result may come before the 202 is read) */
+            ck_assert_int_ge(json_integer_value(json_object_get(it, "attempts")), 2);
             ck_assert(strncmp(json_string_value(json_object_get(it, "result")), "job-", 4) == 0);
         } else if (strcmp(dev, BOARD_B) == 0) {
             ck_assert_str_eq(st, "failed");
@@ -1025,6 +1029,7 @@ START_TEST(test_jobs_fake)
     json_decref(job);
     /* what the agent was asked */
     pthread_mutex_lock(&runner->mu);
+    ck_assert_uint_eq(json_array_size(runner->runs), 3);
     json_t *in = json_array_get(runner->runs, 2);
     ck_assert_str_eq(json_string_value(json_object_get(in, "device")), BOARD_A);
     ck_assert_str_eq(json_string_value(json_object_get(in, "model_sha256")), sha);
@@ -1037,10 +1042,8 @@ START_TEST(test_jobs_fake)
     /* the job's result is listed with the job */
     json_t *list = get_json(d, API "/benchmarks", 200);
     ck_assert_int_eq(json_integer_value(json_object_get(list, "total")), 1);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(list,
-                                                                                      "items"),
-                                                                       0),
-                                                       "job")),
+    ck_assert_str_eq(json_string_value(
+                         json_object_get(json_array_get(json_object_get(list, "items"), 0), "job")),
                      loc + strlen(API "/benchmarks/jobs/"));
     json_decref(list);
     list = get_json(d, API "/benchmarks/jobs", 200);
@@ -1063,7 +1066,7 @@ START_TEST(test_jobs_fake)
 }
 END_TEST
 
-/* ---- the real agent --------------------------------------------------------------------------- */
+/* ---- the real agent -------------------------------------------------------------------------- */
 
 struct proc {
     pid_t pid;
@@ -1115,8 +1118,7 @@ static void agent_stop(struct proc *p)
     int status;
     kill(p->pid, SIGTERM);
     ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "agent exit status 0x%x",
-                  status);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "agent exit status 0x%x", status);
     p->pid = 0;
 }
 
@@ -1150,15 +1152,16 @@ START_TEST(test_mlperf_agent_end_to_end)
     write_bytes(vww, vbytes, vlen);
     free(vbytes);
     /* The runner fetches the model the job names and checks its digest, then reports. */
-    write_file(runner,
-               "#!/bin/sh\n"
-               "curl -sf \"$TINYFLEET_MODEL_URL\" -o \"$0.model\" || exit 3\n"
-               "got=$(sha256sum \"$0.model\" | cut -d' ' -f1)\n"
-               "[ \"$got\" = \"$TINYFLEET_MODEL_SHA256\" ] || { echo \"digest $got\" >&2; exit 4; }\n"
-               "case \"$TINYFLEET_DEVICE\" in *m4) ms=12.5 ;; *) ms=30 ;; esac\n"
-               "printf '{\"framework\":\"tflm-test\",\"runs\":%s,\"latency_ms\":{\"median\":%s,"
-               "\"p90\":%s,\"min\":%s,\"max\":%s},\"arena_bytes\":4096}\\n' \"$TINYFLEET_RUNS\" "
-               "$ms $ms $ms $ms\n");
+    write_file(
+        runner,
+        "#!/bin/sh\n"
+        "curl -sf \"$TINYFLEET_MODEL_URL\" -o \"$0.model\" || exit 3\n"
+        "got=$(sha256sum \"$0.model\" | cut -d' ' -f1)\n"
+        "[ \"$got\" = \"$TINYFLEET_MODEL_SHA256\" ] || { echo \"digest $got\" >&2; exit 4; }\n"
+        "case \"$TINYFLEET_DEVICE\" in *m4) ms=12.5 ;; *) ms=30 ;; esac\n"
+        "printf '{\"framework\":\"tflm-test\",\"runs\":%s,\"latency_ms\":{\"median\":%s,"
+        "\"p90\":%s,\"min\":%s,\"max\":%s},\"arena_bytes\":4096}\\n' \"$TINYFLEET_RUNS\" "
+        "$ms $ms $ms $ms\n");
     chmod(runner, 0755);
     char model_kws[700], model_vww[700], device_m4[200];
     snprintf(model_kws, sizeof(model_kws), "--model=kws=%s", kws);
@@ -1168,8 +1171,8 @@ START_TEST(test_mlperf_agent_end_to_end)
     snprintf(mlperf_arg, sizeof(mlperf_arg), "--mlperf=%s", tree);
     snprintf(results_arg, sizeof(results_arg), "--results=%s", jsonl);
     snprintf(runner_arg, sizeof(runner_arg), "--runner=%s", runner);
-    const char *args[] = {"-l",       "127.0.0.1:0", mlperf_arg, results_arg, model_kws,
-                          model_vww,  device_m4,     runner_arg, NULL};
+    const char *args[] = {"-l",      "127.0.0.1:0", mlperf_arg, results_arg, model_kws,
+                          model_vww, device_m4,     runner_arg, NULL};
     struct proc ag = {0, 0};
     agent_start(&ag, dir, args);
     char td_url[128];

@@ -80,8 +80,8 @@ static json_t *by_id(json_t *arr, const char *id)
 {
     size_t i;
     json_t *e;
-    json_array_foreach(arr, i, e) if (strcmp(json_string_value(json_object_get(e, "id")), id) == 0)
-        return e;
+    json_array_foreach(arr, i, e) if (strcmp(json_string_value(json_object_get(e, "id")), id) ==
+                                      0) return e;
     return NULL;
 }
 
@@ -128,9 +128,9 @@ static void append_text(const char *text)
 }
 
 #define LINE(id)                                                                                   \
-    "{\"id\":\"" id "\",\"device\":\"urn:dev:x\",\"model_sha256\":\"" SHA_KWS "\","               \
-    "\"framework\":\"tflm\",\"runs\":3,\"latency_ms\":{\"median\":1,\"p90\":1,\"min\":1,"         \
-    "\"max\":1},\"started\":\"2024-05-01T10:00:00Z\",\"finished\":\"2024-05-01T10:00:01Z\","      \
+    "{\"id\":\"" id "\",\"device\":\"urn:dev:x\",\"model_sha256\":\"" SHA_KWS "\","                \
+    "\"framework\":\"tflm\",\"runs\":3,\"latency_ms\":{\"median\":1,\"p90\":1,\"min\":1,"          \
+    "\"max\":1},\"started\":\"2024-05-01T10:00:00Z\",\"finished\":\"2024-05-01T10:00:01Z\","       \
     "\"status\":\"ok\"%s}"
 
 static void ids_are(json_t *page, const char *const *want, size_t n)

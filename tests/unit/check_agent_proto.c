@@ -10,14 +10,14 @@
 
 #include "agent_proto.h"
 
-/* ---- URIs --------------------------------------------------------------------------------- */
+/* ---- URIs ------------------------------------------------------------------------------------ */
 
 static void resolves(const char *base, const char *ref, const char *want)
 {
     struct fleet_buf b = FLEET_BUF_INIT;
     ck_assert_int_eq(fleet_agent_uri_resolve(base, ref, &b), 0);
-    ck_assert_msg(b.data && strcmp(b.data, want) == 0, "resolve(%s, %s) = %s, want %s", base,
-                  ref, b.data ? b.data : "(null)", want);
+    ck_assert_msg(b.data && strcmp(b.data, want) == 0, "resolve(%s, %s) = %s, want %s", base, ref,
+                  b.data ? b.data : "(null)", want);
     fleet_buf_free(&b);
 }
 
@@ -26,22 +26,47 @@ START_TEST(test_rfc3986_examples)
     const char *base = "http://a/b/c/d;p?q";
     static const char *const ex[][2] = {
         /* 5.4.1 normal */
-        {"g:h", "g:h"}, {"g", "http://a/b/c/g"}, {"./g", "http://a/b/c/g"},
-        {"g/", "http://a/b/c/g/"}, {"/g", "http://a/g"}, {"//g", "http://g"},
-        {"?y", "http://a/b/c/d;p?y"}, {"g?y", "http://a/b/c/g?y"}, {"#s", "http://a/b/c/d;p?q#s"},
-        {"g#s", "http://a/b/c/g#s"}, {"g?y#s", "http://a/b/c/g?y#s"}, {";x", "http://a/b/c/;x"},
-        {"g;x", "http://a/b/c/g;x"}, {"g;x?y#s", "http://a/b/c/g;x?y#s"},
-        {"", "http://a/b/c/d;p?q"}, {".", "http://a/b/c/"}, {"./", "http://a/b/c/"},
-        {"..", "http://a/b/"}, {"../", "http://a/b/"}, {"../g", "http://a/b/g"},
-        {"../..", "http://a/"}, {"../../", "http://a/"}, {"../../g", "http://a/g"},
+        {"g:h", "g:h"},
+        {"g", "http://a/b/c/g"},
+        {"./g", "http://a/b/c/g"},
+        {"g/", "http://a/b/c/g/"},
+        {"/g", "http://a/g"},
+        {"//g", "http://g"},
+        {"?y", "http://a/b/c/d;p?y"},
+        {"g?y", "http://a/b/c/g?y"},
+        {"#s", "http://a/b/c/d;p?q#s"},
+        {"g#s", "http://a/b/c/g#s"},
+        {"g?y#s", "http://a/b/c/g?y#s"},
+        {";x", "http://a/b/c/;x"},
+        {"g;x", "http://a/b/c/g;x"},
+        {"g;x?y#s", "http://a/b/c/g;x?y#s"},
+        {"", "http://a/b/c/d;p?q"},
+        {".", "http://a/b/c/"},
+        {"./", "http://a/b/c/"},
+        {"..", "http://a/b/"},
+        {"../", "http://a/b/"},
+        {"../g", "http://a/b/g"},
+        {"../..", "http://a/"},
+        {"../../", "http://a/"},
+        {"../../g", "http://a/g"},
         /* 5.4.2 abnormal */
-        {"../../../g", "http://a/g"}, {"../../../../g", "http://a/g"}, {"/./g", "http://a/g"},
-        {"/../g", "http://a/g"}, {"g.", "http://a/b/c/g."}, {".g", "http://a/b/c/.g"},
-        {"g..", "http://a/b/c/g.."}, {"..g", "http://a/b/c/..g"}, {"./../g", "http://a/b/g"},
-        {"./g/.", "http://a/b/c/g/"}, {"g/./h", "http://a/b/c/g/h"},
-        {"g/../h", "http://a/b/c/h"}, {"g;x=1/./y", "http://a/b/c/g;x=1/y"},
-        {"g;x=1/../y", "http://a/b/c/y"}, {"g?y/./x", "http://a/b/c/g?y/./x"},
-        {"g#s/../x", "http://a/b/c/g#s/../x"}, {"http:g", "http:g"},
+        {"../../../g", "http://a/g"},
+        {"../../../../g", "http://a/g"},
+        {"/./g", "http://a/g"},
+        {"/../g", "http://a/g"},
+        {"g.", "http://a/b/c/g."},
+        {".g", "http://a/b/c/.g"},
+        {"g..", "http://a/b/c/g.."},
+        {"..g", "http://a/b/c/..g"},
+        {"./../g", "http://a/b/g"},
+        {"./g/.", "http://a/b/c/g/"},
+        {"g/./h", "http://a/b/c/g/h"},
+        {"g/../h", "http://a/b/c/h"},
+        {"g;x=1/./y", "http://a/b/c/g;x=1/y"},
+        {"g;x=1/../y", "http://a/b/c/y"},
+        {"g?y/./x", "http://a/b/c/g?y/./x"},
+        {"g#s/../x", "http://a/b/c/g#s/../x"},
+        {"http:g", "http:g"},
     };
     for (size_t i = 0; i < sizeof(ex) / sizeof(ex[0]); i++)
         resolves(base, ex[i][0], ex[i][1]);
@@ -75,7 +100,8 @@ START_TEST(test_results_url)
 {
     expands("http://h/r{?since,limit}", NULL, 100, "http://h/r?limit=100");
     expands("http://h/r{?since,limit}", "m1.j20", 7, "http://h/r?since=m1.j20&limit=7");
-    expands("http://h/r{?since,limit}", "a b&c/é", 1, "http://h/r?since=a%20b%26c%2F%C3%A9&limit=1");
+    expands("http://h/r{?since,limit}", "a b&c/é", 1,
+            "http://h/r?since=a%20b%26c%2F%C3%A9&limit=1");
     expands("http://h/r{?limit}{&since}", "x", 5, "http://h/r?limit=5&since=x");
     expands("http://h/r/{since}/p{?limit}", "7", 9, "http://h/r/7/p?limit=9");
     expands("http://h/r{?since,limit,other}", "", 3, "http://h/r?since=&limit=3");
@@ -94,19 +120,18 @@ START_TEST(test_results_url)
 }
 END_TEST
 
-/* ---- TDs ------------------------------------------------------------------------------------ */
+/* ---- TDs ------------------------------------------------------------------------------------- */
 
 #define TD_HEAD                                                                                    \
-    "{\"@context\": \"https://www.w3.org/2022/wot/td/v1.1\", \"title\": \"agent\","               \
-    " \"securityDefinitions\": {\"nosec_sc\": {\"scheme\": \"nosec\"}}, \"security\": "           \
+    "{\"@context\": \"https://www.w3.org/2022/wot/td/v1.1\", \"title\": \"agent\","                \
+    " \"securityDefinitions\": {\"nosec_sc\": {\"scheme\": \"nosec\"}}, \"security\": "            \
     "\"nosec_sc\", "
 
-static enum fleet_err parse_td(const char *text, struct fleet_agent_td *td, char *field,
-                               char *err)
+static enum fleet_err parse_td(const char *text, struct fleet_agent_td *td, char *field, char *err)
 {
     memset(td, 0, sizeof(*td));
-    return fleet_agent_td_parse(text, strlen(text), "http://10.0.0.7:8090/agent/td", td, field,
-                                256, err, 512);
+    return fleet_agent_td_parse(text, strlen(text), "http://10.0.0.7:8090/agent/td", td, field, 256,
+                                err, 512);
 }
 
 START_TEST(test_td_forms)
@@ -187,20 +212,19 @@ START_TEST(test_td_unusable)
 }
 END_TEST
 
-/* ---- replies ------------------------------------------------------------------------------- */
+/* ---- replies --------------------------------------------------------------------------------- */
 
 START_TEST(test_devices)
 {
     char **v, err[256];
     const char *text = "[\"urn:b\", \"https://x/a\", \"urn:b\"]";
-    ck_assert_int_eq(fleet_agent_devices_parse(text, strlen(text), &v, err, sizeof(err)),
-                     FLEET_OK);
+    ck_assert_int_eq(fleet_agent_devices_parse(text, strlen(text), &v, err, sizeof(err)), FLEET_OK);
     ck_assert_str_eq(v[0], "https://x/a");
     ck_assert_str_eq(v[1], "urn:b");
     ck_assert_ptr_null(v[2]);
     fleet_strv_free(v);
-    static const char *const bad[] = {"{}", "[1]", "[\"no scheme\"]", "[\"urn:a b\"]", "nope",
-                                      "[\"urn:<x>\"]"};
+    static const char *const bad[] = {"{}",   "[1]",          "[\"no scheme\"]", "[\"urn:a b\"]",
+                                      "nope", "[\"urn:<x>\"]"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ck_assert_int_eq(fleet_agent_devices_parse(bad[i], strlen(bad[i]), &v, err, sizeof(err)),
                          FLEET_ERR_INVAL);
@@ -220,10 +244,10 @@ END_TEST
 
 #define SHA "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"
 #define GOOD                                                                                       \
-    "{\"id\": \"r1\", \"device\": \"urn:dev:1\", \"model_sha256\": \"" SHA "\", \"framework\": "  \
-    "\"tflm\", \"runs\": 10, \"latency_ms\": {\"median\": 2.5, \"p90\": 3, \"min\": 2, \"max\": " \
-    "4}, \"arena_bytes\": 12000, \"energy_uj\": 10.5, \"accuracy\": 91, \"started\": "            \
-    "\"2024-05-01T10:00:00Z\", \"finished\": \"2024-05-01T12:00:01.5+02:00\", \"status\": "       \
+    "{\"id\": \"r1\", \"device\": \"urn:dev:1\", \"model_sha256\": \"" SHA "\", \"framework\": "   \
+    "\"tflm\", \"runs\": 10, \"latency_ms\": {\"median\": 2.5, \"p90\": 3, \"min\": 2, \"max\": "  \
+    "4}, \"arena_bytes\": 12000, \"energy_uj\": 10.5, \"accuracy\": 91, \"started\": "             \
+    "\"2024-05-01T10:00:00Z\", \"finished\": \"2024-05-01T12:00:01.5+02:00\", \"status\": "        \
     "\"ok\", \"error\": null, \"job\": \"j1\", \"future_member\": [1]}"
 
 static enum fleet_err parse_result(const char *text, struct fleet_agent_result *r, char *err)
@@ -241,7 +265,8 @@ START_TEST(test_result_valid)
     char err[256];
     ck_assert_int_eq(parse_result(GOOD, &r, err), FLEET_OK);
     ck_assert_str_eq(r.id, "r1");
-    ck_assert_str_eq(r.model_sha256, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    ck_assert_str_eq(r.model_sha256,
+                     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
     ck_assert(r.ok && r.has_latency && r.has_arena && r.has_energy && r.has_accuracy);
     ck_assert(r.lat_median == 2.5 && r.lat_max == 4);
     ck_assert_int_eq(r.started_ms, 1714557600000LL);
@@ -343,9 +368,9 @@ START_TEST(test_reply)
     struct fleet_agent_reply rep;
     char err[256];
     memset(&rep, 0, sizeof(rep));
-    const char *text = "{\"results\": [" GOOD ", {\"id\": \"bad\"}, 5, " GOOD "], \"next\": \"c2\"}";
-    ck_assert_int_eq(fleet_agent_reply_parse(text, strlen(text), &rep, err, sizeof(err)),
-                     FLEET_OK);
+    const char *text =
+        "{\"results\": [" GOOD ", {\"id\": \"bad\"}, 5, " GOOD "], \"next\": \"c2\"}";
+    ck_assert_int_eq(fleet_agent_reply_parse(text, strlen(text), &rep, err, sizeof(err)), FLEET_OK);
     ck_assert_uint_eq(rep.n, 2); /* duplicates are the poller's business */
     ck_assert_uint_eq(rep.n_rejected, 2);
     ck_assert_str_eq(rep.rejected[0].id, "bad");
@@ -355,16 +380,21 @@ START_TEST(test_reply)
     fleet_agent_reply_clear(&rep);
 
     text = "{\"results\": []}";
-    ck_assert_int_eq(fleet_agent_reply_parse(text, strlen(text), &rep, err, sizeof(err)),
-                     FLEET_OK);
+    ck_assert_int_eq(fleet_agent_reply_parse(text, strlen(text), &rep, err, sizeof(err)), FLEET_OK);
     ck_assert_uint_eq(rep.n, 0);
     ck_assert_ptr_null(rep.next);
     fleet_agent_reply_clear(&rep);
 
-    static const char *const bad[] = {
-        "", "[]", "{\"results\": {}}", "{\"next\": \"x\"}", "{\"results\": [" GOOD "]}",
-        "{\"results\": [" GOOD "], \"next\": null}", "{\"results\": [], \"next\": 5}",
-        "{\"results\": [], \"next\": \"a\\u0001\"}", "{\"results\": [1,", "\xff\xfe"};
+    static const char *const bad[] = {"",
+                                      "[]",
+                                      "{\"results\": {}}",
+                                      "{\"next\": \"x\"}",
+                                      "{\"results\": [" GOOD "]}",
+                                      "{\"results\": [" GOOD "], \"next\": null}",
+                                      "{\"results\": [], \"next\": 5}",
+                                      "{\"results\": [], \"next\": \"a\\u0001\"}",
+                                      "{\"results\": [1,",
+                                      "\xff\xfe"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ck_assert_msg(fleet_agent_reply_parse(bad[i], strlen(bad[i]), &rep, err, sizeof(err)) ==
                           FLEET_ERR_INVAL,

@@ -51,8 +51,8 @@ static void commit(struct fleet_txn *txn)
 /* SELECT answer rows as JSON (new). */
 static json_t *select_rows(const char *text)
 {
-    struct fleet_query q = {text, NULL, NULL, 0, NULL, 0, "application/sparql-results+json",
-                            10000, 0, 0};
+    struct fleet_query q = {text,  NULL, NULL, 0, NULL, 0, "application/sparql-results+json",
+                            10000, 0,    0};
     struct fleet_answer ans;
     memset(&ans, 0, sizeof(ans));
     ck_assert_msg(fleet_store_query(st, &q, &ans) == FLEET_OK, "%s", ans.message);
@@ -66,8 +66,8 @@ static json_t *select_rows(const char *text)
 
 static const char *cell(json_t *rows, size_t i, const char *var)
 {
-    return json_string_value(json_object_get(json_object_get(json_array_get(rows, i), var),
-                                             "value"));
+    return json_string_value(
+        json_object_get(json_object_get(json_array_get(rows, i), var), "value"));
 }
 
 static struct fleet_agent_result result(const char *id, const char *json_extra)
@@ -199,9 +199,8 @@ START_TEST(test_agent_rewritten_and_reloaded)
     open_store();
     docs = load_all(FLEET_AGENT_GRAPH_BASE);
     ck_assert_uint_eq(json_array_size(docs), 1);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(docs, 0),
-                                                        "results_received")),
-                     1);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_array_get(docs, 0), "results_received")), 1);
     json_decref(docs);
     ck_assert_int_eq(fleet_bench_result_stored(st, "cccccccccccccccc", "r1"), 1);
 
@@ -227,8 +226,8 @@ START_TEST(test_job_document)
                             "id", "0123456789abcdef", "model", "fedcba9876543210", "model_sha256",
                             "ab", "runs", 10, "created", "2024-05-01T10:00:00.000Z", "created_by",
                             "state", "queued", "items", "device", "urn:dev:a", "agent",
-                            "cccccccccccccccc", "state", "queued", "attempts", 0, "error",
-                            "result", "updated", "2024-05-01T10:00:00.000Z");
+                            "cccccccccccccccc", "state", "queued", "attempts", 0, "error", "result",
+                            "updated", "2024-05-01T10:00:00.000Z");
     struct fleet_txn *txn = fleet_txn_new();
     ck_assert_int_eq(fleet_bench_job_txn(job, txn), FLEET_OK);
     commit(txn);
@@ -240,10 +239,10 @@ START_TEST(test_job_document)
     json_decref(job);
     json_t *docs = load_all(FLEET_JOB_GRAPH_BASE);
     ck_assert_uint_eq(json_array_size(docs), 1);
-    ck_assert_str_eq(json_string_value(json_object_get(
-                         json_array_get(json_object_get(json_array_get(docs, 0), "items"), 0),
-                         "state")),
-                     "done");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(json_array_get(docs, 0), "items"), 0), "state")),
+        "done");
     json_decref(docs);
     json_t *rows = select_rows("PREFIX fleet: <https://tinyfleet.dev/ns#>\n"
                                "SELECT ?s ?dev WHERE { ?j a fleet:BenchmarkJob ; fleet:jobItem ?i ."
