@@ -464,8 +464,11 @@ static enum fleet_err build_latency(struct fleet_match *m, struct index *ix, cha
         v[n].board = strdup(board);
         v[n].ms = d;
         if (!v[n].model_id || !v[n].board) {
-            free(v[n].model_id), free(v[n].board);
-            break;
+            for (size_t k = 0; k <= n; k++)
+                free(v[k].model_id), free(v[k].board);
+            free(v);
+            json_decref(rows);
+            return FLEET_ERR_NOMEM;
         }
         n++;
     }
