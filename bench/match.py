@@ -766,12 +766,15 @@ NEEDED = """{m} ssn:hasInput ?in .
     ?sensor ssn_extend:provideInput ?in ; a ?t .
     FILTER (?t != sosa:Sensor && ?t != sosa_extend:OtherSensor)"""
 
-# Each question is the intersection of two subqueries: the memory that fits, and the sensors
-# that are all present (as many distinct needed types on the board as the model needs, or a
-# model that needs none). Written so because Virtuoso 7.2.5 did worse with the other forms tried
-# (bench/README.md): a doubly negated FILTER NOT EXISTS took 30-40 s per model at 1,000 boards,
-# an OPTIONAL + GROUP BY ... HAVING over every board about 0.9 s, and the aggregate in the same
-# group as the memory join returned wrong sets.
+# Model -> boards is the intersection of two subqueries: the boards whose memory fits, and the
+# boards with as many distinct needed sensor types as the model needs (or every board, for a
+# model that needs none). Board -> models first reads the board's kB and its sensor types in
+# small subqueries, then checks every model against them. These are the fastest correct forms
+# found for Virtuoso 7.2.5 (bench/README.md): a doubly negated FILTER NOT EXISTS took 30-40 s
+# per model at 1,000 boards, an OPTIONAL + GROUP BY ... HAVING over every board about 0.9 s,
+# the aggregate in the same group as the memory join returned wrong sets, and at 10,000 boards
+# the intersection form of board -> models took 14-44 s (the planner scanned every subsystem of
+# each needed type, for each model, instead of the board's own few).
 
 
 def vt_boards_for_model(mid):
@@ -792,21 +795,20 @@ def vt_boards_for_model(mid):
 
 def vt_models_for_board(biri):
     b = "<%s>" % biri
-    memory = ("SELECT DISTINCT ?model WHERE {\n    " + b + " ssn:hasSubSystem ?mcu .\n    " +
-              BOARD_MEMORY + "\n    ?model a nnet:NeuralNetwork .\n    " +
-              MODEL_NEEDS.format(m="?model") +
-              "\n    FILTER (" + kb_of("ramV", "ramU") + " >= ?needRam)\n    FILTER (" +
-              kb_of("flashV", "flashU") + " >= ?needFlash)\n  }")
+    board_kb = ("{ SELECT ?ramKb ?flashKb WHERE {\n    " + b + " ssn:hasSubSystem ?mcu .\n    " +
+                BOARD_MEMORY + "\n    BIND (" + kb_of("ramV", "ramU") + " AS ?ramKb)\n    BIND (" +
+                kb_of("flashV", "flashU") + " AS ?flashKb)\n  } }")
+    board_types = "{ SELECT DISTINCT ?t WHERE { " + b + " ssn:hasSubSystem ?sub . ?sub a ?t } }"
     sensors = ("{ SELECT ?model (COUNT(DISTINCT ?t) AS ?need) WHERE {\n      " +
                NEEDED.format(m="?model") + " } GROUP BY ?model }\n"
-               "    { SELECT ?model (COUNT(DISTINCT ?t) AS ?have) WHERE {\n      " +
-               NEEDED.format(m="?model") + "\n      " + b +
-               " ssn:hasSubSystem ?sub . ?sub a ?t } GROUP BY ?model }\n"
+               "    { SELECT ?model (COUNT(DISTINCT ?t) AS ?have) WHERE {\n      " + board_types +
+               "\n      " + NEEDED.format(m="?model") + " } GROUP BY ?model }\n"
                "    FILTER (?have = ?need)\n  } UNION {\n"
                "    ?model a nnet:NeuralNetwork .\n    FILTER NOT EXISTS { " +
                NEEDED.format(m="?model") + " }")
-    return (PREFIXES + "SELECT ?id WHERE {\n  { " + memory + " }\n  {\n  { " + sensors +
-            " }\n  }\n  ?model schema:identifier ?id .\n}")
+    return (PREFIXES + "SELECT DISTINCT ?id WHERE {\n  " + board_kb + "\n  {\n  { " + sensors +
+            " }\n  }\n  ?model schema:identifier ?id .\n  " + MODEL_NEEDS.format(m="?model") +
+            "\n  FILTER (?ramKb >= ?needRam && ?flashKb >= ?needFlash)\n}")
 
 
 def sparql_path(q):
