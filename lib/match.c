@@ -279,54 +279,141 @@ static void set_problem(char **slot, const char *what, const char *value, const 
     *slot = strdup(msg);
 }
 
+/* One row of match-boards.rq: the board is an s3n:SmartSensor (no title, no profile), has a title,
+ * or has a profile. The strings belong to the JSON rows. */
+struct board_fact {
+    const char *iri, *title, *profile;
+};
+
+static int fact_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct board_fact *)a)->iri, ((const struct board_fact *)b)->iri);
+}
+
+/* The smaller of two optional strings (NULL when both are), so that a board with several titles
+ * gets the same one on every build. */
+static const char *min_str(const char *a, const char *b)
+{
+    if (!a)
+        return b;
+    return !b || strcmp(a, b) <= 0 ? a : b;
+}
+
+/* Sorted "board\x1fproperty" keys of the memory values that state a unit. */
+struct keyset {
+    char **v;
+    size_t n;
+};
+
+static char *memory_key(const char *board, const char *property)
+{
+    size_t a = strlen(board), b = strlen(property);
+    char *k = malloc(a + b + 2);
+    if (k) {
+        memcpy(k, board, a);
+        k[a] = '\x1f';
+        memcpy(k + a + 1, property, b + 1);
+    }
+    return k;
+}
+
+static void keyset_free(struct keyset *ks)
+{
+    for (size_t i = 0; i < ks->n; i++)
+        free(ks->v[i]);
+    free(ks->v);
+}
+
 static enum fleet_err build_boards(struct fleet_match *m, struct index *ix, char *err,
                                    size_t errlen)
 {
     enum fleet_err rc;
     json_t *rows = select_rows(m, "match-boards", &rc, err, errlen), *row;
-    size_t i;
+    size_t i, nf = 0;
     if (!rows)
         return rc;
+    struct board_fact *facts = calloc(json_array_size(rows) + 1, sizeof(*facts));
     ix->boards = calloc(json_array_size(rows) + 1, sizeof(*ix->boards));
-    if (!ix->boards) {
+    if (!facts || !ix->boards) {
+        free(facts);
         json_decref(rows);
         return FLEET_ERR_NOMEM;
     }
     json_array_foreach(rows, i, row)
     {
         const char *iri = val(row, "board");
-        if (!iri)
+        if (iri)
+            facts[nf++] = (struct board_fact){iri, val(row, "title"), val(row, "profile")};
+    }
+    /* Merge the facts of each board; a node that only states a profile is not a board. */
+    qsort(facts, nf, sizeof(*facts), fact_cmp);
+    for (size_t r = 0; r < nf;) {
+        size_t e = r;
+        int is_board = 0;
+        const char *title = NULL, *profile = NULL;
+        for (; e < nf && strcmp(facts[e].iri, facts[r].iri) == 0; e++) {
+            if (facts[e].title || !facts[e].profile)
+                is_board = 1;
+            title = min_str(title, facts[e].title);
+            profile = min_str(profile, facts[e].profile);
+        }
+        if (is_board) {
+            struct board *b = &ix->boards[ix->n_boards++];
+            b->iri = strdup(facts[r].iri);
+            b->title = dup_or_null(title);
+            b->profile = dup_or_null(profile);
+            if (!b->iri || (title && !b->title) || (profile && !b->profile)) {
+                free(facts);
+                json_decref(rows);
+                return FLEET_ERR_NOMEM;
+            }
+        }
+        r = e;
+    }
+    free(facts);
+    json_decref(rows);
+
+    /* Values with a unit first: a unit-less row of the same (board, property) is the second
+     * branch of the UNION repeating it, not a value in kB. */
+    if (!(rows = select_rows(m, "match-board-memory", &rc, err, errlen)))
+        return rc;
+    struct keyset with_unit = {calloc(json_array_size(rows) + 1, sizeof(char *)), 0};
+    if (!with_unit.v) {
+        json_decref(rows);
+        return FLEET_ERR_NOMEM;
+    }
+    json_array_foreach(rows, i, row)
+    {
+        const char *board = val(row, "board"), *property = val(row, "property");
+        if (!board || !property || !val(row, "unit"))
             continue;
-        struct board *b = &ix->boards[ix->n_boards++];
-        b->iri = strdup(iri);
-        b->title = dup_or_null(val(row, "title"));
-        b->profile = dup_or_null(val(row, "profile"));
-        if (!b->iri) {
+        if (!(with_unit.v[with_unit.n] = memory_key(board, property))) {
+            keyset_free(&with_unit);
             json_decref(rows);
             return FLEET_ERR_NOMEM;
         }
+        with_unit.n++;
     }
-    json_decref(rows);
-    /* DISTINCT rows may still repeat a board with two titles: keep the first of each. */
-    qsort(ix->boards, ix->n_boards, sizeof(*ix->boards), board_cmp);
-    size_t w = 0;
-    for (size_t r = 0; r < ix->n_boards; r++) {
-        if (w && strcmp(ix->boards[w - 1].iri, ix->boards[r].iri) == 0) {
-            free(ix->boards[r].iri), free(ix->boards[r].title), free(ix->boards[r].profile);
-            continue;
-        }
-        ix->boards[w++] = ix->boards[r];
-    }
-    ix->n_boards = w;
-
-    if (!(rows = select_rows(m, "match-board-memory", &rc, err, errlen)))
-        return rc;
+    qsort(with_unit.v, with_unit.n, sizeof(*with_unit.v), strp_cmp);
     json_array_foreach(rows, i, row)
     {
         struct board *b = find_board(ix, val(row, "board") ? val(row, "board") : "");
         const char *kind = val(row, "kind"), *value = val(row, "value"), *unit = val(row, "unit");
+        const char *property = val(row, "property");
         if (!b || !kind)
             continue;
+        if (!unit && property && with_unit.n) {
+            char *key = memory_key(b->iri, property);
+            if (!key) {
+                keyset_free(&with_unit);
+                json_decref(rows);
+                return FLEET_ERR_NOMEM;
+            }
+            int stated = bsearch(&key, with_unit.v, with_unit.n, sizeof(key), strp_cmp) != NULL;
+            free(key);
+            if (stated)
+                continue;
+        }
         int is_ram = strcmp(kind, S3NX "RAM") == 0;
         unsigned long long bytes;
         if (fleet_match_bytes(value, unit, &bytes) != 0) {
@@ -340,6 +427,7 @@ static enum fleet_err build_boards(struct fleet_match *m, struct index *ix, char
         else if (!is_ram && (!b->has_flash || bytes > b->flash))
             b->has_flash = 1, b->flash = bytes;
     }
+    keyset_free(&with_unit);
     json_decref(rows);
 
     if (!(rows = select_rows(m, "match-board-sensors", &rc, err, errlen)))
@@ -357,6 +445,14 @@ static enum fleet_err build_boards(struct fleet_match *m, struct index *ix, char
     return FLEET_OK;
 }
 
+/* Sets *slot to a copy of v unless it is set already or v is NULL; -1 when out of memory. */
+static int fill(char **slot, const char *v)
+{
+    if (*slot || !v)
+        return 0;
+    return (*slot = strdup(v)) ? 0 : -1;
+}
+
 static enum fleet_err build_models(struct fleet_match *m, struct index *ix, char *err,
                                    size_t errlen)
 {
@@ -370,34 +466,53 @@ static enum fleet_err build_models(struct fleet_match *m, struct index *ix, char
         json_decref(rows);
         return FLEET_ERR_NOMEM;
     }
+    /* The rows with ?flash make the models (one per id), the others fill in their fields. */
     json_array_foreach(rows, i, row)
     {
         const char *id = val(row, "id");
         unsigned long long flash;
-        if (!id || parse_u64(val(row, "flash"), &flash) != 0)
+        if (!id || !val(row, "flash") || parse_u64(val(row, "flash"), &flash) != 0)
             continue;
         struct model *md = &ix->models[ix->n_models++];
         md->id = strdup(id);
         md->iri = dup_or_null(val(row, "model"));
-        md->name = dup_or_null(val(row, "name"));
-        md->category = dup_or_null(val(row, "category"));
-        md->dataset = dup_or_null(val(row, "dataset"));
-        md->description = dup_or_null(val(row, "description"));
         md->flash = flash;
-        md->has_macs = parse_u64(val(row, "macs"), &md->macs) == 0;
-        const char *acc = val(row, "accuracy");
-        if (acc) {
-            char *end;
-            md->accuracy = strtod(acc, &end);
-            md->has_accuracy = end != acc && isfinite(md->accuracy);
-        }
         if (!md->id) {
             json_decref(rows);
             return FLEET_ERR_NOMEM;
         }
     }
-    json_decref(rows);
     qsort(ix->models, ix->n_models, sizeof(*ix->models), model_cmp);
+    size_t w = 0;
+    for (size_t r = 0; r < ix->n_models; r++) {
+        if (w && strcmp(ix->models[w - 1].id, ix->models[r].id) == 0) {
+            free(ix->models[r].id), free(ix->models[r].iri);
+            continue;
+        }
+        ix->models[w++] = ix->models[r];
+    }
+    ix->n_models = w;
+    json_array_foreach(rows, i, row)
+    {
+        struct model *md = find_model(ix, val(row, "id") ? val(row, "id") : "");
+        if (!md || val(row, "flash"))
+            continue;
+        if (fill(&md->name, val(row, "name")) || fill(&md->category, val(row, "category")) ||
+            fill(&md->dataset, val(row, "dataset")) ||
+            fill(&md->description, val(row, "description"))) {
+            json_decref(rows);
+            return FLEET_ERR_NOMEM;
+        }
+        if (!md->has_macs)
+            md->has_macs = parse_u64(val(row, "macs"), &md->macs) == 0;
+        const char *acc = val(row, "accuracy");
+        if (acc && !md->has_accuracy) {
+            char *end;
+            md->accuracy = strtod(acc, &end);
+            md->has_accuracy = end != acc && isfinite(md->accuracy);
+        }
+    }
+    json_decref(rows);
 
     if (!(rows = select_rows(m, "match-model-arena", &rc, err, errlen)))
         return rc;
