@@ -693,7 +693,6 @@ struct verdict {
     int has_need_ram;
     unsigned long long need_ram;
     long long ram_headroom; /* have - need, or LLONG_MIN when unknown */
-    json_t *item;           /* new */
 };
 
 static json_t *json_u64_or_null(int has, unsigned long long v)
@@ -709,55 +708,64 @@ static json_t *names_array(char **v, size_t n)
     return a;
 }
 
-/* The verdict of model md on board b; default_profile for boards that name none. */
+/* The numbers of the verdict of model md on board b (no JSON: a list judges every pair and
+ * describes only its page); default_profile for boards that name none. */
 static void judge(const struct model *md, const struct board *b, const char *default_profile,
                   struct verdict *v)
 {
+    memset(v, 0, sizeof(*v));
+    v->profile = default_profile;
+    if (b->profile && fleet_arena_profile_known(b->profile))
+        v->profile = b->profile;
+    v->fits = 1;
+    for (size_t k = 0; k < md->n_arena; k++)
+        if (strcmp(md->arena[k].profile, v->profile) == 0)
+            v->has_need_ram = 1, v->need_ram = md->arena[k].bytes;
+    if (!v->has_need_ram || !b->has_ram || v->need_ram > b->ram)
+        v->fits = 0;
+    v->ram_headroom = v->has_need_ram && b->has_ram ? (long long)b->ram - (long long)v->need_ram
+                                                    : INT64_MIN;
+    if (!b->has_flash || md->flash > b->flash)
+        v->fits = 0;
+    for (size_t i = 0; i < md->sensors.n && v->fits; i++) {
+        const char *s = md->sensors.v[i];
+        if (strcmp(s, SOSAX "OtherSensor") != 0 && !strset_has(&b->sensors, s))
+            v->fits = 0;
+    }
+}
+
+/* The verdict v (from judge) as a new JSON item with its reasons. */
+static json_t *verdict_item(const struct model *md, const struct board *b,
+                            const char *default_profile, const struct verdict *v)
+{
     json_t *reasons = json_array(), *item = json_object();
     char msg[512];
-    const char *profile = default_profile;
-    if (b->profile && fleet_arena_profile_known(b->profile))
-        profile = b->profile;
-    else if (b->profile) {
+    if (b->profile && v->profile != b->profile) {
         snprintf(msg, sizeof(msg),
                  "profile: the board asks for arena profile \"%s\", which tinyfleet does not "
                  "know; %s used",
                  b->profile, default_profile);
         json_array_append_new(reasons, json_string(msg));
     }
-    memset(v, 0, sizeof(*v));
-    v->profile = profile;
-    v->fits = 1;
-    for (size_t k = 0; k < md->n_arena; k++)
-        if (strcmp(md->arena[k].profile, profile) == 0)
-            v->has_need_ram = 1, v->need_ram = md->arena[k].bytes;
-
     /* RAM */
     if (!v->has_need_ram) {
-        v->fits = 0;
         snprintf(msg, sizeof(msg), "ram: the model has no arena estimate under profile %s",
-                 profile);
+                 v->profile);
         json_array_append_new(reasons, json_string(msg));
     } else if (!b->has_ram) {
-        v->fits = 0;
         json_array_append_new(reasons, json_string(b->ram_problem
                                                        ? b->ram_problem
                                                        : "ram: the board states no RAM"));
     } else if (v->need_ram > b->ram) {
-        v->fits = 0;
         snprintf(msg, sizeof(msg), "ram: needs %llu B, has %llu B", v->need_ram, b->ram);
         json_array_append_new(reasons, json_string(msg));
     }
-    v->ram_headroom = v->has_need_ram && b->has_ram ? (long long)b->ram - (long long)v->need_ram
-                                                    : INT64_MIN;
     /* Flash */
     if (!b->has_flash) {
-        v->fits = 0;
         json_array_append_new(reasons, json_string(b->flash_problem
                                                        ? b->flash_problem
                                                        : "flash: the board states no flash"));
     } else if (md->flash > b->flash) {
-        v->fits = 0;
         snprintf(msg, sizeof(msg), "flash: needs %llu B, has %llu B", md->flash, b->flash);
         json_array_append_new(reasons, json_string(msg));
     }
@@ -772,14 +780,13 @@ static void judge(const struct model *md, const struct board *b, const char *def
         fleet_buf_printf(&mb, "%s%s", mb.len ? ", " : "", local_name(s));
     }
     if (json_array_size(missing)) {
-        v->fits = 0;
         snprintf(msg, sizeof(msg), "sensors: missing %s", mb.data ? mb.data : "");
         json_array_append_new(reasons, json_string(msg));
     }
     fleet_buf_free(&mb);
 
     json_object_set_new(item, "fits", json_boolean(v->fits));
-    json_object_set_new(item, "profile", json_string(profile));
+    json_object_set_new(item, "profile", json_string(v->profile));
     json_t *ram = json_object(), *flash = json_object(), *sensors = json_object();
     json_object_set_new(ram, "need", json_u64_or_null(v->has_need_ram, v->need_ram));
     json_object_set_new(ram, "have", json_u64_or_null(b->has_ram, b->ram));
@@ -792,10 +799,12 @@ static void judge(const struct model *md, const struct board *b, const char *def
     json_object_set_new(item, "flash", flash);
     json_object_set_new(item, "sensors", sensors);
     json_object_set_new(item, "reasons", reasons);
-    v->item = item;
+    if (v->has_latency)
+        json_object_set_new(item, "latency_ms", json_real(v->latency_ms));
+    return item;
 }
 
-/* The measured latency of md on b into v and its item ("latency_ms"), when there is one. */
+/* The measured latency of md on b into v, when there is one. */
 static void add_latency(const struct index *ix, const struct model *md, const struct board *b,
                         struct verdict *v)
 {
@@ -809,7 +818,6 @@ static void add_latency(const struct index *ix, const struct model *md, const st
         if (c == 0) {
             v->has_latency = 1;
             v->latency_ms = ix->lat[mid].ms;
-            json_object_set_new(v->item, "latency_ms", json_real(v->latency_ms));
             return;
         }
         if (c < 0)
@@ -841,6 +849,7 @@ struct ranked {
     struct verdict v;
     const char *key;  /* device IRI or model id: the last tie-break */
     const struct model *md;
+    const struct board *b;
 };
 
 static int ranked_cmp(const void *pa, const void *pb, void *ctx)
@@ -871,17 +880,22 @@ static int ranked_cmp(const void *pa, const void *pb, void *ctx)
     return strcmp(a->key, b->key);
 }
 
-/* Sorts n records, pages them by q into a new {"total", "items"} and frees the rest. */
-static json_t *page(struct ranked *r, size_t n, const struct fleet_match_query *q)
+/* Sorts n records and pages them by q into a new {"total", "items"}; only the page's items are
+ * built, each described by its board (boards) or its model. */
+static json_t *page(struct ranked *r, size_t n, const struct fleet_match_query *q,
+                    const char *profile, int boards)
 {
     enum fleet_match_order order = q->order;
     qsort_r(r, n, sizeof(*r), ranked_cmp, &order);
     json_t *out = json_object(), *items = json_array();
     size_t end = q->limit ? q->offset + q->limit : n;
-    for (size_t i = 0; i < n; i++) {
-        if (i >= q->offset && i < end)
-            json_array_append(items, r[i].v.item);
-        json_decref(r[i].v.item);
+    for (size_t i = q->offset; i < n && i < end; i++) {
+        json_t *item = verdict_item(r[i].md, r[i].b, profile, &r[i].v);
+        if (boards)
+            describe_board(item, r[i].b);
+        else
+            describe_model(item, r[i].md);
+        json_array_append_new(items, item);
     }
     json_object_set_new(out, "total", json_integer((json_int_t)n));
     json_object_set_new(out, "items", items);
@@ -939,16 +953,15 @@ enum fleet_err fleet_match_devices_for_model(struct fleet_match *m, const char *
     for (size_t i = 0; i < ix->n_boards; i++) {
         const struct board *b = &ix->boards[i];
         judge(md, b, profile, &r[n].v);
-        if (!fits_wanted(q, r[n].v.fits)) {
-            json_decref(r[n].v.item);
+        if (!fits_wanted(q, r[n].v.fits))
             continue;
-        }
         add_latency(ix, md, b, &r[n].v);
-        describe_board(r[n].v.item, b);
         r[n].key = b->iri;
+        r[n].md = md;
+        r[n].b = b;
         n++;
     }
-    json_t *res = page(r, n, q);
+    json_t *res = page(r, n, q, profile, 1);
     json_object_set_new(res, "model", json_string(md->id));
     json_object_set_new(res, "name", md->name ? json_string(md->name) : json_null());
     free(r);
@@ -993,17 +1006,15 @@ enum fleet_err fleet_match_models_for_device(struct fleet_match *m, const char *
         if (q->has_min_accuracy && (!md->has_accuracy || md->accuracy < q->min_accuracy))
             continue;
         judge(md, b, profile, &r[n].v);
-        if (!fits_wanted(q, r[n].v.fits)) {
-            json_decref(r[n].v.item);
+        if (!fits_wanted(q, r[n].v.fits))
             continue;
-        }
         add_latency(ix, md, b, &r[n].v);
-        describe_model(r[n].v.item, md);
         r[n].key = md->id;
         r[n].md = md;
+        r[n].b = b;
         n++;
     }
-    json_t *res = page(r, n, q);
+    json_t *res = page(r, n, q, profile, 0);
     json_object_set_new(res, "device", json_string(b->iri));
     json_object_set_new(res, "title", b->title ? json_string(b->title) : json_null());
     free(r);
@@ -1034,10 +1045,11 @@ enum fleet_err fleet_match_pair(struct fleet_match *m, const char *model_id,
     struct verdict v;
     judge(md, b, profile, &v);
     add_latency(ix, md, b, &v);
-    describe_model(v.item, md);
-    describe_board(v.item, b);
+    json_t *item = verdict_item(md, b, profile, &v);
+    describe_model(item, md);
+    describe_board(item, b);
     index_release(m, ix);
-    *out = v.item;
+    *out = item;
     return FLEET_OK;
 }
 
