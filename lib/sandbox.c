@@ -21,6 +21,7 @@
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #endif
 
 #include "log.h"
@@ -126,25 +127,52 @@ static int reap(pid_t pid, int *status)
     }
 }
 
+/* A descriptor that polls readable when pid exits (pidfd_open, Linux 5.3), or -1. */
+static int pid_fd(pid_t pid)
+{
+#if defined(__linux__) && defined(SYS_pidfd_open)
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
 /* Reaps pid if it exits before deadline (NULL: wait as long as it takes). Returns 1 if reaped,
  * 0 if the deadline passed first, -1 on error. EOF on the pipe usually means the child is exiting,
- * but it may also have closed its end and kept running, hence the deadline. */
+ * but it may also have closed its end and kept running, hence the deadline. A child tearing down
+ * a large copy-on-write address space takes milliseconds to exit: with a pidfd the parent wakes
+ * the moment it has, instead of sleeping in growing steps (which cost up to half that again). */
 static int reap_by(pid_t pid, const struct timespec *deadline, int *status)
 {
     long sleep_us = 50;
     if (!deadline)
         return reap(pid, status) == 0 ? 1 : -1;
+    int pfd = pid_fd(pid);
     for (;;) {
         pid_t w = waitpid(pid, status, WNOHANG);
-        if (w == pid)
+        if (w == pid) {
+            if (pfd >= 0)
+                close(pfd);
             return 1;
+        }
         if (w < 0 && errno != EINTR) {
             fleet_log(FLEET_LOG_ERR, "sandbox: waitpid(%ld): %s", (long)pid, strerror(errno));
+            if (pfd >= 0)
+                close(pfd);
             return -1;
         }
         long left = ms_left(deadline);
-        if (left <= 0)
+        if (left <= 0) {
+            if (pfd >= 0)
+                close(pfd);
             return 0;
+        }
+        if (pfd >= 0) {
+            struct pollfd p = {.fd = pfd, .events = POLLIN};
+            poll(&p, 1, left >= INT_MAX ? INT_MAX : (int)left + 1);
+            continue;
+        }
         if (sleep_us / 1000 > left)
             sleep_us = left * 1000;
         struct timespec ts = {sleep_us / 1000000, (sleep_us % 1000000) * 1000};
