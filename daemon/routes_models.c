@@ -291,6 +291,57 @@ static int number_arg(const char *s, double *out)
     return 0;
 }
 
+static int strp_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static const char *binding_value(json_t *row, const char *var)
+{
+    return json_string_value(json_object_get(json_object_get(row, var), "value"));
+}
+
+/* The ids of the listed models, in order, from the bindings of sparql/models-list.rq: the rows
+ * of its first two branches, less those whose ?nn no sensor row names when by_sensor, and one
+ * row per (?id, ?name) (what SELECT DISTINCT gave; ORDER BY makes equal rows adjacent). Sets
+ * *ids (new array of strings borrowed from rows) and *n; returns -1 on ENOMEM. */
+static int listed_ids(json_t *rows, int by_sensor, const char ***ids, size_t *n)
+{
+    size_t nrows = json_array_size(rows), nfed = 0, i;
+    const char **fed = malloc((nrows ? nrows : 1) * sizeof(*fed));
+    json_t *row, *prev = NULL;
+    *ids = malloc((nrows ? nrows : 1) * sizeof(**ids));
+    *n = 0;
+    if (!fed || !*ids) {
+        free(fed);
+        free(*ids);
+        *ids = NULL;
+        return -1;
+    }
+    json_array_foreach(rows, i, row)
+    {
+        const char *nn = binding_value(row, "nn");
+        if (json_object_get(row, "sensorNode") && nn)
+            fed[nfed++] = nn;
+    }
+    qsort(fed, nfed, sizeof(*fed), strp_cmp);
+    json_array_foreach(rows, i, row)
+    {
+        const char *nn = binding_value(row, "nn");
+        if (json_object_get(row, "sensorNode") || !nn)
+            continue;
+        if (by_sensor && !bsearch(&nn, fed, nfed, sizeof(*fed), strp_cmp))
+            continue;
+        if (prev && json_equal(json_object_get(row, "id"), json_object_get(prev, "id")) &&
+            json_equal(json_object_get(row, "name"), json_object_get(prev, "name")))
+            continue;
+        (*ids)[(*n)++] = binding_value(row, "id");
+        prev = row;
+    }
+    free(fed);
+    return 0;
+}
+
 static int list_models(struct fleet_req *req)
 {
     struct fleet_daemon *d = req->d;
@@ -381,13 +432,16 @@ static int list_models(struct fleet_req *req)
     }
     json_t *res = json_loadb(ans.body.data, ans.body.len, 0, NULL);
     fleet_buf_free(&ans.body);
-    json_t *rows = json_object_get(json_object_get(res, "results"), "bindings");
-    size_t total = json_array_size(rows);
+    const char **ids;
+    size_t total;
+    if (listed_ids(json_object_get(json_object_get(res, "results"), "bindings"),
+                   sensor_iri != NULL, &ids, &total) != 0) {
+        json_decref(res);
+        return fleet_problem(req, 503, "out-of-memory", "out of memory", NULL);
+    }
     json_t *out = json_object(), *items = json_array();
     for (size_t i = (size_t)offset; i < total && i < (size_t)offset + (size_t)limit; i++) {
-        const char *mid =
-            json_string_value(json_object_get(json_object_get(json_array_get(rows, i), "id"),
-                                              "value"));
+        const char *mid = ids[i];
         char graph[256], iri[256];
         if (!mid)
             continue;
@@ -403,6 +457,7 @@ static int list_models(struct fleet_req *req)
     json_object_set_new(out, "items", items);
     char *text = json_dumps(out, JSON_COMPACT);
     json_decref(out);
+    free(ids);
     json_decref(res);
     if (!text)
         return fleet_problem(req, 503, "out-of-memory", "out of memory", NULL);

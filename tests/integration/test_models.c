@@ -100,9 +100,9 @@ static char *run_case(const struct daemon *d, const char *file)
     return rows;
 }
 
-/* The list of model names a listing returns, sorted, joined by ' ' (new). */
-static char *listing_names(const struct daemon *d, const char *query, json_int_t *total,
-                           char *link, size_t linklen)
+/* The model names a listing returns, in its order, each followed by '\n' (new). */
+static char *listing_in_order(const struct daemon *d, const char *query, json_int_t *total,
+                              char *link, size_t linklen)
 {
     struct reply r;
     char path[1024];
@@ -123,17 +123,29 @@ static char *listing_names(const struct daemon *d, const char *query, json_int_t
     }
     json_decref(j);
     reply_free(&r);
-    return sorted_lines(buf);
+    char *names = strdup(buf);
+    ck_assert_ptr_nonnull(names);
+    return names;
 }
 
-/* in int8 [1,10] -> FULLY_CONNECTED [4,10] -> [1,4]: 40 MACs. */
-static uint8_t *tiny_model(size_t *len)
+/* The list of model names a listing returns, sorted, joined by '\n' (new). */
+static char *listing_names(const struct daemon *d, const char *query, json_int_t *total,
+                           char *link, size_t linklen)
+{
+    char *names = listing_in_order(d, query, total, link, linklen);
+    char *sorted = sorted_lines(names);
+    free(names);
+    return sorted;
+}
+
+/* in int8 [1,width] -> FULLY_CONNECTED [4,width] -> [1,4]: 4 * width MACs. */
+static uint8_t *tiny_model_of_width(int32_t width, size_t *len)
 {
     struct tw_model m;
-    static const int32_t s_in[2] = {1, 10}, s_w[2] = {4, 10}, s_o[2] = {1, 4};
+    const int32_t s_in[2] = {1, width}, s_w[2] = {4, width}, s_o[2] = {1, 4};
     tw_init(&m);
     int32_t in = tw_qtensor(&m, 9, 2, s_in, 0, 1);
-    int32_t w = tw_qtensor(&m, 9, 2, s_w, 40, 1);
+    int32_t w = tw_qtensor(&m, 9, 2, s_w, (uint32_t)(4 * width), 1);
     int32_t out = tw_qtensor(&m, 9, 2, s_o, 0, 1);
     tw_op(&m, 9, 0, 3, (int32_t[]){in, w, -1}, 1, (int32_t[]){out});
     m.n_inputs = 1, m.inputs[0] = in;
@@ -141,6 +153,12 @@ static uint8_t *tiny_model(size_t *len)
     uint8_t *d = tw_build(&m, len, NULL);
     ck_assert_ptr_nonnull(d);
     return d;
+}
+
+/* in int8 [1,10] -> FULLY_CONNECTED [4,10] -> [1,4]: 40 MACs. */
+static uint8_t *tiny_model(size_t *len)
+{
+    return tiny_model_of_width(10, len);
 }
 
 static const char TINY_META[] =
@@ -404,6 +422,130 @@ START_TEST(test_upload_errors)
 }
 END_TEST
 
+/* Uploads tiny_model_of_width(width) with meta; sets id (the new model's) and returns its flash
+ * size in bytes. */
+static json_int_t upload_tiny(const struct daemon *d, int32_t width, const char *meta, char *id,
+                              size_t idlen)
+{
+    size_t len;
+    uint8_t *model = tiny_model_of_width(width, &len);
+    struct reply r;
+    upload_model(d, WRITE_TOKEN, model, len, meta, &r);
+    ck_assert_msg(r.status == 201, "upload %s: HTTP %ld %s", meta, r.status, r.body);
+    json_t *j = json_body(&r);
+    snprintf(id, idlen, "%s", json_string_value(json_object_get(j, "id")));
+    json_int_t flash = json_integer_value(json_object_get(j, "flash_bytes"));
+    json_decref(j);
+    reply_free(&r);
+    free(model);
+    return flash;
+}
+
+/* Checks a listing: its total, its names in order (each followed by '\n') and whether it has a
+ * Link rel=next containing want_link (NULL: no Link). */
+static void assert_listing(const struct daemon *d, const char *query, json_int_t want_total,
+                           const char *want_names, const char *want_link)
+{
+    json_int_t total;
+    char link[1024];
+    char *names = listing_in_order(d, query, &total, link, sizeof(link));
+    ck_assert_msg(total == want_total, "%s: total %lld, want %lld", query, (long long)total,
+                  (long long)want_total);
+    ck_assert_msg(strcmp(names, want_names) == 0, "%s: names '%s', want '%s'", query, names,
+                  want_names);
+    if (want_link)
+        ck_assert_msg(strstr(link, want_link) && strstr(link, "rel=\"next\""),
+                      "%s: Link '%s', want %s", query, link, want_link);
+    else
+        ck_assert_msg(link[0] == '\0', "%s: Link '%s' on the last page", query, link);
+    free(names);
+}
+
+/* Listing filters on small models, without the paper's data: q on the name or the description,
+ * case-insensitive, a model matching both listed once; sensor=X when one of the sensors feeding
+ * the input has type X; category; RAM and flash bounds (inclusive); paging with Link; the order
+ * by name then id; a hostile q changes nothing but the text searched for. */
+START_TEST(test_listing_filters)
+{
+    struct daemon *d = daemon_new(NULL);
+    daemon_start(d);
+    char id[5][32], q[512];
+#define META(name, desc, category, sensors)                                                        \
+    "{\"name\":\"" name "\"," desc "\"category\":\"" category "\",\"sensors\":[" sensors "]}"
+    json_int_t flash10 =
+        upload_tiny(d, 10, META("alpha", "\"description\":\"Detects KEYWORDS in speech\",",
+                                "Classification", "\"Microphone\""),
+                    id[0], sizeof(id[0]));
+    upload_tiny(d, 10, META("Beta_keyword", "\"description\":\"a keyword spotter\",",
+                            "Classification", "\"Microphone\",\"Accelerometer\""),
+                id[1], sizeof(id[1]));
+    upload_tiny(d, 10, META("gamma", "", "ObjectDetection", "\"Camera\""), id[2], sizeof(id[2]));
+    upload_tiny(d, 10, META("delta", "\"description\":\"a camera model\",", "Classification",
+                            "\"Camera\",\"Microphone\""),
+                id[3], sizeof(id[3]));
+    /* Another file with the same name: a second "delta", after the first when its id is larger. */
+    json_int_t flash12 =
+        upload_tiny(d, 12, META("delta", "\"description\":\"another\",", "FeatureExtraction",
+                                "\"Thermometer\""),
+                    id[4], sizeof(id[4]));
+#undef META
+    ck_assert_msg(flash12 > flash10, "flash %lld vs %lld", (long long)flash12, (long long)flash10);
+
+    /* Byte order of the names ("B" < "a"), then the id. */
+    struct reply r;
+    http(d, "GET", API, NULL, NULL, "application/json", NULL, 0, &r);
+    ck_assert_int_eq(r.status, 200);
+    json_t *j = json_body(&r), *items = json_object_get(j, "items");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "total")), 5);
+    ck_assert_int_eq(json_array_size(items), 5);
+    static const char *const order[] = {"Beta_keyword", "alpha", "delta", "delta", "gamma"};
+    for (size_t i = 0; i < 5; i++)
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(items, i), "name")),
+                         order[i]);
+    const char *d1 = json_string_value(json_object_get(json_array_get(items, 2), "id"));
+    const char *d2 = json_string_value(json_object_get(json_array_get(items, 3), "id"));
+    ck_assert_msg(strcmp(d1, d2) < 0, "the two deltas out of id order: %s, %s", d1, d2);
+    ck_assert(strcmp(d1, id[3]) == 0 || strcmp(d1, id[4]) == 0);
+    json_decref(j);
+    reply_free(&r);
+
+    assert_listing(d, "?q=keyword", 2, "Beta_keyword\nalpha\n", NULL);
+    assert_listing(d, "?q=KeyWord", 2, "Beta_keyword\nalpha\n", NULL);
+    assert_listing(d, "?q=camera", 1, "delta\n", NULL);
+    assert_listing(d, "?q=", 5, "Beta_keyword\nalpha\ndelta\ndelta\ngamma\n", NULL);
+    assert_listing(d, "?sensor=Microphone", 3, "Beta_keyword\nalpha\ndelta\n", NULL);
+    assert_listing(d, "?sensor=Camera", 2, "delta\ngamma\n", NULL);
+    assert_listing(d, "?sensor=Camera&q=CAMERA", 1, "delta\n", NULL);
+    assert_listing(d, "?sensor=Thermometer", 1, "delta\n", NULL);
+    assert_listing(d, "?sensor=Accelerometer&category=Classification", 1, "Beta_keyword\n",
+                   NULL);
+    assert_listing(d, "?sensor=Gyroscope", 0, "", NULL);
+    assert_listing(d, "?category=ObjectDetection", 1, "gamma\n", NULL);
+    assert_listing(d, "?category=FeatureExtraction&q=delta", 1, "delta\n", NULL);
+    assert_listing(d, "?max_ram_kb=0", 0, "", NULL);
+    assert_listing(d, "?max_ram_kb=1000000&max_flash_kb=1000000", 5,
+                   "Beta_keyword\nalpha\ndelta\ndelta\ngamma\n", NULL);
+    snprintf(q, sizeof(q), "?max_flash_kb=%.3f", (double)flash10 / 1000.0);
+    assert_listing(d, q, 4, "Beta_keyword\nalpha\ndelta\ngamma\n", NULL);
+    snprintf(q, sizeof(q), "?max_flash_kb=%.3f&sensor=Microphone&q=TA",
+             (double)flash10 / 1000.0);
+    assert_listing(d, q, 2, "Beta_keyword\ndelta\n", NULL);
+
+    /* Paging keeps the filters in rel=next. */
+    assert_listing(d, "?sensor=Microphone&limit=1", 3, "Beta_keyword\n", "offset=1");
+    assert_listing(d, "?sensor=Microphone&limit=1&offset=1", 3, "alpha\n", "sensor=Microphone");
+    assert_listing(d, "?sensor=Microphone&limit=2&offset=1", 3, "alpha\ndelta\n", NULL);
+    assert_listing(d, "?q=keyword&limit=1", 2, "Beta_keyword\n", "q=keyword");
+    assert_listing(d, "?limit=2&offset=4", 5, "gamma\n", NULL);
+    assert_listing(d, "?offset=5", 5, "", NULL);
+
+    /* Quotes and braces in q are text to search for, not SPARQL. */
+    assert_listing(d, "?q=%22%20%7D%20UNION%20%7B%20%3Fx%20%3Fy%20%3Fz%20%7D%20%23", 0, "", NULL);
+    assert_listing(d, "?q=keyword%22)%20%7C%7C%20true%20%7C%7C%20(%22", 0, "", NULL);
+    daemon_free(d);
+}
+END_TEST
+
 /* A 201 survives kill -9; DELETE removes the triples and the file, and the delete survives too. */
 START_TEST(test_durable_and_delete)
 {
@@ -467,6 +609,7 @@ static Suite *models_suite(void)
     suite_add_tcase(s, tc)
     ADD(test_real_models_and_case_studies);
     ADD(test_upload_errors);
+    ADD(test_listing_filters);
     ADD(test_durable_and_delete);
 #undef ADD
     return s;
