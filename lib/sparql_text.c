@@ -1777,6 +1777,147 @@ out:
     return rc;
 }
 
+/* ---- top-level SELECT DISTINCT ---------------------------------------------------------- */
+
+/* The value of the INTEGER token at i (digits only, no sign), saturating at UINT64_MAX.
+ * Returns 0, or -1 if the token is not one. */
+static int integer_at(const struct lexed *lx, size_t i, uint64_t *v)
+{
+    const struct tok *t = tok(lx, i);
+    uint64_t x = 0;
+    if (t->type != TK_NUMBER)
+        return -1;
+    for (size_t k = 0; k < t->len; k++) {
+        unsigned char c = (unsigned char)lx->src[t->start + k];
+        if (!is_digit(c))
+            return -1;
+        unsigned d = (unsigned)(c - '0');
+        x = x > (UINT64_MAX - d) / 10 ? UINT64_MAX : x * 10 + d;
+    }
+    *v = x;
+    return 0;
+}
+
+/* Removes tokens [first, last] and the blanks after them; a space stays where the text around
+ * would otherwise touch (`}LIMIT 5 VALUES`). */
+static enum fleet_err cut_tokens(const struct lexed *lx, size_t first, size_t last, struct edits *e)
+{
+    struct fleet_buf sp = FLEET_BUF_INIT;
+    size_t from = tok(lx, first)->start, to = tok(lx, last)->start + tok(lx, last)->len;
+    while (to < lx->srclen && is_space(lx->src[to]))
+        to++;
+    if (from > 0 && !is_space(lx->src[from - 1]) && to < lx->srclen)
+        fleet_buf_putc(&sp, ' ');
+    return edits_add(e, from, to, &sp);
+}
+
+/* Finds the edits for fleet_sparql_take_distinct; leaves e empty if the query is not one to
+ * rewrite. */
+static enum fleet_err plan_distinct(const struct lexed *lx, struct edits *e,
+                                    struct fleet_sparql_slice *s)
+{
+    struct fleet_sparql_slice found = {0};
+    size_t i = 0, kw, w, lim = 0, off = 0;
+    enum fleet_err rc;
+
+    for (;;) { /* the prologue */
+        if (is_word(lx, i, "BASE") && tok(lx, i + 1)->type == TK_IRI)
+            i += 2;
+        else if (is_word(lx, i, "PREFIX") && is_pname_ns(lx, i + 1) &&
+                 tok(lx, i + 2)->type == TK_IRI)
+            i += 3;
+        else
+            break;
+    }
+    kw = i + 1;
+    if (!is_word(lx, i, "SELECT") || is_word(lx, kw + 1, "DISTINCT") ||
+        is_word(lx, kw + 1, "REDUCED"))
+        return FLEET_OK;
+    if (is_word(lx, kw, "REDUCED"))
+        return cut_tokens(lx, kw, kw, e);
+    if (!is_word(lx, kw, "DISTINCT"))
+        return FLEET_OK;
+    /* The WHERE group is the first '{' at this level: the projection's expressions are all in
+     * parentheses, and FROM clauses hold IRIs. */
+    for (w = kw + 1; w + 1 < lx->n && !is_punct(lx, w, '{'); w++)
+        if (is_opener(lx, w))
+            w = tok(lx, w)->match;
+    if (w + 1 >= lx->n)
+        return FLEET_OK; /* no WHERE: for rasqal to reject */
+    for (size_t k = tok(lx, w)->match + 1; k + 1 < lx->n; k++) {
+        if (is_word(lx, k, "VALUES"))
+            break; /* the trailing ValuesClause: the query ends there */
+        if (is_punct(lx, k, '{'))
+            return FLEET_OK; /* a second group at the top level is not SPARQL */
+        if (is_opener(lx, k)) {
+            k = tok(lx, k)->match; /* ORDER BY / GROUP BY / HAVING expressions */
+        } else if (is_word(lx, k, "LIMIT") || is_word(lx, k, "OFFSET")) {
+            int is_limit = is_word(lx, k, "LIMIT");
+            uint64_t v;
+            if ((is_limit ? lim : off) != 0 || integer_at(lx, k + 1, &v) != 0)
+                return FLEET_OK;
+            if (is_limit) {
+                lim = k;
+                found.has_limit = 1;
+                found.limit = v;
+            } else {
+                off = k;
+                found.offset = v;
+            }
+            k++;
+        }
+    }
+    found.distinct = 1;
+    *s = found;
+    rc = cut_tokens(lx, kw, kw, e);
+    if (rc == FLEET_OK && lim)
+        rc = cut_tokens(lx, lim, lim + 1, e);
+    if (rc == FLEET_OK && off)
+        rc = cut_tokens(lx, off, off + 1, e);
+    return rc;
+}
+
+enum fleet_err fleet_sparql_take_distinct(const char *query, struct fleet_buf *out,
+                                          struct fleet_sparql_slice *slice, char *err,
+                                          size_t errlen)
+{
+    struct lexed lx = {0};
+    struct edits e = {0};
+    struct fleet_sparql_slice s = {0};
+    struct fleet_buf text = FLEET_BUF_INIT;
+    enum fleet_err rc;
+    size_t len;
+
+    if (slice)
+        memset(slice, 0, sizeof(*slice));
+    if (!query || !out || !slice) {
+        set_err(err, errlen, "no query");
+        return FLEET_ERR_INVAL;
+    }
+    len = strlen(query);
+    rc = lex(query, len, &lx, err, errlen);
+    if (rc != FLEET_OK)
+        return rc;
+    rc = plan_distinct(&lx, &e, &s);
+    if (rc == FLEET_OK)
+        rc = apply_edits(query, len, &e, &text);
+    if (rc == FLEET_OK) {
+        fleet_buf_append(out, text.data, text.len);
+        if (out->oom)
+            rc = FLEET_ERR_NOMEM;
+        else
+            *slice = s;
+    }
+    if (rc == FLEET_ERR_NOMEM)
+        set_err(err, errlen, "out of memory");
+    else if (rc == FLEET_ERR_INTERNAL)
+        set_err(err, errlen, "internal error: overlapping rewrites");
+    edits_free(&e);
+    lex_free(&lx);
+    fleet_buf_free(&text);
+    return rc;
+}
+
 /* ---- update requests --------------------------------------------------------------------- */
 
 static void op_clear(struct fleet_update_op *op)

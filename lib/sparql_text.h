@@ -8,6 +8,7 @@
 #define FLEET_SPARQL_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 #include "err.h"
@@ -36,6 +37,30 @@ enum fleet_sparql_feature {
  * IRI, unbalanced braces); other syntax errors are left for rasqal to report. */
 enum fleet_err fleet_sparql_fix_query(const char *query, struct fleet_buf *out, unsigned *features,
                                       char *err, size_t errlen);
+
+/* What fleet_sparql_take_distinct took out of a query, for the caller to apply to its rows. */
+struct fleet_sparql_slice {
+    int distinct;    /* DISTINCT was removed: drop every row equal (all projected terms) to an
+                        earlier one, then skip offset rows and keep at most limit */
+    int has_limit;   /* a LIMIT was removed (only with distinct) */
+    uint64_t limit;  /* if has_limit; saturates at UINT64_MAX */
+    uint64_t offset; /* 0 if there was no OFFSET */
+};
+
+/* rasqal 0.9.33 keeps DISTINCT rows in an unbalanced binary tree, which degenerates into a list
+ * (quadratic time) when rows arrive sorted, as the store yields them. For a query whose top-level
+ * form is `SELECT DISTINCT`, appends to out the query without that keyword and without its
+ * top-level LIMIT and OFFSET (the solution modifiers after the outermost WHERE group, before any
+ * trailing VALUES; they apply after DISTINCT), and reports them in *slice for the caller to apply.
+ * ORDER BY, GROUP BY and HAVING stay. `SELECT REDUCED` only loses its keyword (REDUCED permits
+ * duplicates) and leaves slice->distinct 0. Sub-selects, DISTINCT inside aggregates, the other
+ * query forms, and a top level this function does not fully understand (say a LIMIT that is not
+ * an unsigned integer, or two of them) are appended unchanged, for rasqal to run or reject.
+ * Returns FLEET_ERR_INVAL with a message in err for a token-level error, FLEET_ERR_NOMEM; on error
+ * nothing is appended and *slice is all zero. */
+enum fleet_err fleet_sparql_take_distinct(const char *query, struct fleet_buf *out,
+                                          struct fleet_sparql_slice *slice, char *err,
+                                          size_t errlen);
 
 /* For a DESCRIBE query: the IRIs named directly (e.g. `DESCRIBE <a> <b>`, prefixed names expanded
  * through the query's PREFIX and BASE declarations into absolute IRIs) go into *iris (a new

@@ -1307,6 +1307,9 @@ struct query_job {
     size_t nvars;
     struct fleet_term *empty_row; /* the row an implicit-group aggregate query yields over no
                                      solutions (rasqal yields none), or NULL */
+    struct fleet_sparql_slice slice; /* the DISTINCT, OFFSET and LIMIT taken out of the SELECT
+                                        the child runs (text, or describe_select), which the
+                                        child applies to rasqal's rows itself */
 };
 
 /* Child side: writes an error marker, the message, and returns the exit code for err. */
@@ -1343,14 +1346,142 @@ static librdf_query_results *child_execute(struct fleet_store *st, const char *t
     return librdf_model_query_execute(st->model, q);
 }
 
+/* The rows a child has seen, for the DISTINCT it applies itself (see
+ * fleet_sparql_take_distinct): each row serialised once into keys, found through an
+ * open-addressing table of 64-bit hashes and confirmed by comparing the bytes. */
+struct rowslot {
+    uint64_t hash;
+    size_t off, len; /* the row in keys */
+    int used;
+};
+
+struct rowset {
+    struct rowslot *slot; /* cap slots; cap is 0 or a power of two */
+    size_t cap, n;
+    struct fleet_buf keys; /* the serialised rows, back to back */
+    struct fleet_buf row;  /* scratch: the row being looked up */
+};
+
+static void rowset_free(struct rowset *rs)
+{
+    free(rs->slot);
+    fleet_buf_free(&rs->keys);
+    fleet_buf_free(&rs->row);
+    memset(rs, 0, sizeof(*rs));
+}
+
+/* A string field, length first, so no two rows serialise alike (NULL differs from ""); lower
+ * folds ASCII case (by hand: <ctype.h> follows the locale), for language tags, which RDF
+ * compares without case. */
+static void row_put(struct fleet_buf *b, const char *s, int lower)
+{
+    size_t len = s ? strlen(s) : 0;
+    fleet_buf_putc(b, s ? 1 : 0);
+    if (!s)
+        return;
+    fleet_buf_append(b, &len, sizeof(len));
+    if (!lower) {
+        fleet_buf_append(b, s, len);
+        return;
+    }
+    for (size_t i = 0; i < len; i++)
+        fleet_buf_putc(b, s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i]);
+}
+
+static size_t rowset_find(const struct rowset *rs, uint64_t h, const char *row, size_t len)
+{
+    size_t i = (size_t)h & (rs->cap - 1);
+    while (rs->slot[i].used && !(rs->slot[i].hash == h && rs->slot[i].len == len &&
+                                 memcmp(rs->keys.data + rs->slot[i].off, row, len) == 0))
+        i = (i + 1) & (rs->cap - 1);
+    return i;
+}
+
+/* Adds the row of n terms (kind, value, datatype and language of each; an unbound term differs
+ * from every value) unless an equal one is there. Returns 1 if it was new, 0 if seen before, -1
+ * when out of memory. */
+static int rowset_add(struct rowset *rs, const struct fleet_term *vals, size_t n)
+{
+    struct fleet_buf *r = &rs->row;
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
+    fleet_buf_reset(r);
+    for (size_t i = 0; i < n; i++) {
+        fleet_buf_putc(r, (char)vals[i].kind);
+        if (vals[i].kind == FLEET_TERM_NONE)
+            continue;
+        row_put(r, vals[i].value, 0);
+        if (vals[i].kind == FLEET_TERM_LITERAL) {
+            row_put(r, vals[i].datatype, 0);
+            row_put(r, vals[i].lang, 1);
+        }
+    }
+    if (r->oom)
+        return -1;
+    for (size_t i = 0; i < r->len; i++)
+        h = (h ^ (unsigned char)r->data[i]) * 1099511628211u;
+    if ((rs->n + 1) * 2 > rs->cap) {
+        size_t cap = rs->cap ? rs->cap * 2 : 1024;
+        struct rowslot *old = rs->slot;
+        size_t oldcap = rs->cap;
+        if (cap > SIZE_MAX / sizeof(*old) || !(rs->slot = calloc(cap, sizeof(*old)))) {
+            rs->slot = old;
+            return -1;
+        }
+        rs->cap = cap;
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i].used)
+                rs->slot[rowset_find(rs, old[i].hash, rs->keys.data + old[i].off, old[i].len)] =
+                    old[i];
+        free(old);
+    }
+    size_t i = rowset_find(rs, h, r->data, r->len);
+    if (rs->slot[i].used)
+        return 0;
+    size_t off = rs->keys.len;
+    fleet_buf_append(&rs->keys, r->data, r->len);
+    if (rs->keys.oom)
+        return -1;
+    rs->slot[i] = (struct rowslot){h, off, r->len, 1};
+    rs->n++;
+    return 1;
+}
+
+/* For a DISTINCT the child applies: whether to keep a row (1), skip it (0: a repeat, or within
+ * OFFSET), or -1 when out of memory. *skipped counts the distinct rows OFFSET dropped. */
+static int slice_keep(const struct fleet_sparql_slice *sl, struct rowset *seen,
+                      const struct fleet_term *vals, size_t n, uint64_t *skipped)
+{
+    if (!sl->distinct)
+        return 1;
+    int r = rowset_add(seen, vals, n);
+    if (r <= 0)
+        return r;
+    if (*skipped < sl->offset) {
+        (*skipped)++;
+        return 0;
+    }
+    return 1;
+}
+
+static void free_nodes(librdf_node **nodes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (nodes[i])
+            librdf_free_node(nodes[i]);
+        nodes[i] = NULL;
+    }
+}
+
 static int child_select(struct query_job *job, librdf_query_results *res, int fd)
 {
+    const struct fleet_sparql_slice *sl = &job->slice;
     struct fleet_buf out = FLEET_BUF_INIT;
     size_t n = job->nvars;
     struct fleet_term *vals = calloc(n ? n : 1, sizeof(*vals));
     librdf_node **nodes = calloc(n ? n : 1, sizeof(*nodes));
+    struct rowset seen = {0};
     int rc = 0;
-    uint64_t rows = 0;
+    uint64_t rows = 0, read = 0, skipped = 0;
     struct fleet_rw *rw = NULL;
     if (!vals || !nodes) {
         rc = child_fail(fd, FLEET_ERR_NOMEM, "out of memory");
@@ -1361,8 +1492,22 @@ static int child_select(struct query_job *job, librdf_query_results *res, int fd
         rc = child_fail(fd, FLEET_ERR_NOMEM, "out of memory");
         goto out;
     }
-    while (!librdf_query_results_finished(res)) {
-        if (job->max_rows && rows >= job->max_rows) {
+    /* With a DISTINCT taken out of the query, LIMIT counts distinct rows: stop reading at it. */
+    while (!librdf_query_results_finished(res) && !(sl->has_limit && rows >= sl->limit)) {
+        for (size_t i = 0; i < n; i++) {
+            nodes[i] = librdf_query_results_get_binding_value_by_name(res, job->vars[i]);
+            if (!nodes[i] || node_to_term(nodes[i], &vals[i]) != 0)
+                memset(&vals[i], 0, sizeof(vals[i]));
+        }
+        read++;
+        int keep = slice_keep(sl, &seen, vals, n, &skipped);
+        if (keep < 0) {
+            fleet_rw_finish(rw);
+            rw = NULL;
+            rc = child_fail(fd, FLEET_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        if (keep && job->max_rows && rows >= job->max_rows) {
             char msg[256];
             snprintf(msg, sizeof(msg),
                      "the result has more than max_result_rows (%llu) rows; add a LIMIT or "
@@ -1373,25 +1518,19 @@ static int child_select(struct query_job *job, librdf_query_results *res, int fd
             rc = child_fail(fd, FLEET_ERR_TOOBIG, msg);
             goto out;
         }
-        for (size_t i = 0; i < n; i++) {
-            nodes[i] = librdf_query_results_get_binding_value_by_name(res, job->vars[i]);
-            if (!nodes[i] || node_to_term(nodes[i], &vals[i]) != 0)
-                memset(&vals[i], 0, sizeof(vals[i]));
+        if (keep) {
+            fleet_rw_row(rw, vals);
+            rows++;
         }
-        fleet_rw_row(rw, vals);
-        for (size_t i = 0; i < n; i++) {
-            if (nodes[i])
-                librdf_free_node(nodes[i]);
-            nodes[i] = NULL;
-        }
-        rows++;
+        free_nodes(nodes, n);
         if (out.len >= FLUSH_BYTES && flush_buf(fd, &out) != 0) {
             rc = 1;
             goto out;
         }
         librdf_query_results_next(res);
     }
-    if (rows == 0 && job->empty_row)
+    /* The implicit group's row is the one solution: OFFSET and LIMIT apply to it too. */
+    if (read == 0 && job->empty_row && sl->offset == 0 && !(sl->has_limit && sl->limit == 0))
         fleet_rw_row(rw, job->empty_row);
     fleet_rw_finish(rw);
     rw = NULL;
@@ -1400,6 +1539,9 @@ static int child_select(struct query_job *job, librdf_query_results *res, int fd
 out:
     fleet_rw_finish(rw);
     fleet_buf_free(&out);
+    if (nodes)
+        free_nodes(nodes, n);
+    rowset_free(&seen);
     free(vals);
     free(nodes);
     return rc;
@@ -1497,14 +1639,19 @@ static int describe_add(struct fleet_store *st, fleet_tid r, struct ser *s, flee
 static int child_describe(struct query_job *job, int fd)
 {
     struct fleet_store *st = job->st;
+    const struct fleet_sparql_slice *sl = &job->slice;
     struct fleet_buf out = FLEET_BUF_INIT;
     struct ser s;
     fleet_tid *seen = NULL;
     size_t nseen = 0, cap = 0;
-    uint64_t count = 0;
+    uint64_t count = 0, rows = 0, skipped = 0;
     int rc = 0, lim = 0;
     librdf_query *q = NULL;
     librdf_query_results *res = NULL;
+    librdf_node **nodes = NULL;
+    struct fleet_term *vals = NULL;
+    struct rowset distinct = {0};
+    size_t n = 0;
     if (ser_start(st, &s, job->serializer) != 0)
         return child_fail(fd, FLEET_ERR_INTERNAL, "cannot start the RDF serializer");
     for (char **iri = job->describe_iris; iri && *iri && !lim; iri++) {
@@ -1519,18 +1666,31 @@ static int child_describe(struct query_job *job, int fd)
             rc = child_fail(fd, FLEET_ERR_INVAL, liberr_text(st, "cannot run the DESCRIBE"));
             goto out;
         }
-        int n = librdf_query_results_get_bindings_count(res);
-        while (!librdf_query_results_finished(res) && !lim) {
-            for (int i = 0; i < n && !lim; i++) {
-                librdf_node *node = librdf_query_results_get_binding_value(res, i);
-                if (node) {
-                    fleet_tid r = node_tid(st, node);
-                    librdf_free_node(node);
-                    if (r)
-                        lim = describe_add(st, r, &s, &seen, &nseen, &cap, &count,
-                                           job->max_rows);
-                }
+        int nb = librdf_query_results_get_bindings_count(res);
+        n = nb > 0 ? (size_t)nb : 0;
+        nodes = calloc(n ? n : 1, sizeof(*nodes));
+        vals = calloc(n ? n : 1, sizeof(*vals));
+        if (!nodes || !vals)
+            lim = -1;
+        /* The SELECT's DISTINCT, OFFSET and LIMIT, applied here (see child_select). */
+        while (!lim && !librdf_query_results_finished(res) &&
+               !(sl->has_limit && rows >= sl->limit)) {
+            for (size_t i = 0; i < n; i++) {
+                nodes[i] = librdf_query_results_get_binding_value(res, (int)i);
+                if (!nodes[i] || node_to_term(nodes[i], &vals[i]) != 0)
+                    memset(&vals[i], 0, sizeof(vals[i]));
             }
+            int keep = slice_keep(sl, &distinct, vals, n, &skipped);
+            if (keep < 0)
+                lim = -1;
+            if (keep > 0)
+                rows++;
+            for (size_t i = 0; i < n && keep > 0 && !lim; i++) {
+                fleet_tid r = nodes[i] ? node_tid(st, nodes[i]) : 0;
+                if (r)
+                    lim = describe_add(st, r, &s, &seen, &nseen, &cap, &count, job->max_rows);
+            }
+            free_nodes(nodes, n);
             librdf_query_results_next(res);
         }
     }
@@ -1545,6 +1705,11 @@ static int child_describe(struct query_job *job, int fd)
         rc = 1;
     }
 out:
+    if (nodes)
+        free_nodes(nodes, n);
+    free(nodes);
+    free(vals);
+    rowset_free(&distinct);
     if (res)
         librdf_free_query_results(res);
     if (q)
@@ -1769,6 +1934,23 @@ static int absent_graphs(struct fleet_store *st, rasqal_graph_pattern *gp, struc
     return 0;
 }
 
+/* rasqal's DISTINCT is quadratic on the store's sorted rows: the child applies it instead.
+ * Replaces *text by the query without it (a no-op for other queries). */
+static enum fleet_err take_distinct(struct fleet_buf *text, struct fleet_sparql_slice *slice,
+                                    struct fleet_answer *ans)
+{
+    struct fleet_buf plain = FLEET_BUF_INIT;
+    enum fleet_err rc = fleet_sparql_take_distinct(text->data ? text->data : "", &plain, slice,
+                                                   ans->message, sizeof(ans->message));
+    if (rc != FLEET_OK) {
+        fleet_buf_free(&plain);
+        return rc;
+    }
+    fleet_buf_free(text);
+    *text = plain;
+    return FLEET_OK;
+}
+
 enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_query *q,
                                  struct fleet_answer *ans)
 {
@@ -1802,6 +1984,9 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
         rc = FLEET_ERR_NOMEM;
         goto out;
     }
+    rc = take_distinct(&fixed, &job.slice, ans);
+    if (rc != FLEET_OK)
+        goto out;
     if ((features & FLEET_SPARQL_USES_SERVICE) && !st->allow_service) {
         copy_msg(ans->message, sizeof(ans->message),
                  "SERVICE is disabled on this endpoint (it would make the server send requests "
@@ -1919,6 +2104,9 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
     if (job.form == FORM_DESCRIBE) {
         rc = fleet_sparql_describe_plan(fixed.data, &job.describe_iris, &select, ans->message,
                                         sizeof(ans->message));
+        if (rc != FLEET_OK)
+            goto out;
+        rc = take_distinct(&select, &job.slice, ans);
         if (rc != FLEET_OK)
             goto out;
         job.describe_select = select.data ? select.data : "";

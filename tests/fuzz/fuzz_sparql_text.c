@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target for lib/sparql_text.c: feeds arbitrary bytes, NUL-terminated, to
- * fleet_sparql_fix_query, fleet_sparql_describe_plan and fleet_sparql_split_update (and fix_query
- * again on every split operation, as the endpoint does). Besides memory errors and leaks it checks
- * that a rewrite is a fixed point (rewriting the output again changes neither the text nor the
- * feature flags), that a DESCRIBE lists each IRI once, and that every update operation has the
+ * fleet_sparql_fix_query, fleet_sparql_take_distinct, fleet_sparql_describe_plan and
+ * fleet_sparql_split_update (and fix_query again on every split operation, as the endpoint does).
+ * Besides memory errors and leaks it checks that a rewrite is a fixed point (rewriting the output
+ * again changes neither the text nor the feature flags; taking DISTINCT out twice takes nothing
+ * the second time), that a DESCRIBE lists each IRI once, and that every update operation has the
  * fields the header promises.
  * Build: clang -g -fsanitize=fuzzer,address,undefined -Ilib tests/fuzz/fuzz_sparql_text.c
  *        lib/sparql_text.c lib/buf.c
@@ -34,6 +35,28 @@ static void check_fix(const char *q)
     if (fleet_sparql_fix_query(once.data, &twice, &f2, err, sizeof(err)) != FLEET_OK)
         abort();
     if (strcmp(once.data, twice.data) != 0 || f1 != f2)
+        abort();
+    fleet_buf_free(&once);
+    fleet_buf_free(&twice);
+}
+
+static void check_distinct(const char *q)
+{
+    struct fleet_buf once = FLEET_BUF_INIT, twice = FLEET_BUF_INIT;
+    struct fleet_sparql_slice s1, s2;
+    char err[128];
+
+    if (fleet_sparql_take_distinct(q, &once, &s1, err, sizeof(err)) != FLEET_OK) {
+        if (once.len || s1.distinct || s1.has_limit || s1.offset)
+            abort();
+        fleet_buf_free(&once);
+        return;
+    }
+    if (!s1.distinct && (s1.has_limit || s1.offset))
+        abort(); /* LIMIT and OFFSET are taken only with a DISTINCT */
+    if (fleet_sparql_take_distinct(once.data, &twice, &s2, err, sizeof(err)) != FLEET_OK)
+        abort();
+    if (strcmp(once.data, twice.data) != 0 || s2.distinct || s2.has_limit || s2.offset)
         abort();
     fleet_buf_free(&once);
     fleet_buf_free(&twice);
@@ -93,6 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(s, data, size);
     s[size] = '\0';
     check_fix(s);
+    check_distinct(s);
     check_describe(s);
     check_split(s);
     free(s);

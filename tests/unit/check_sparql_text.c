@@ -2,9 +2,10 @@
 /* Unit tests for lib/sparql_text.c, as pure string tests: the VALUES and GROUP BY rewrites
  * (exact output), the feature flags (each keyword, property paths in every pattern position, and
  * no flag for the same characters inside strings, IRIs, comments, expressions, `SELECT *` or
- * `COUNT(*)`), the three case-study queries (no flags, byte-for-byte unchanged), DESCRIBE plans,
- * update splitting (prologue carried to each operation, ';' inside strings and braces, DROP ALL in
- * the middle, every DELETE/INSERT form) and token-level errors. That rasqal 0.9.33 answers the
+ * `COUNT(*)`), the three case-study queries (no flags, byte-for-byte unchanged), taking out a
+ * top-level DISTINCT with its LIMIT and OFFSET (and no other), DESCRIBE plans, update splitting
+ * (prologue carried to each operation, ';' inside strings and braces, DROP ALL in the middle,
+ * every DELETE/INSERT form) and token-level errors. That rasqal 0.9.33 answers the
  * rewritten forms correctly (and not the originals) was checked by hand with roqet, since these
  * tests stay free of Redland. */
 #include <check.h>
@@ -476,6 +477,194 @@ START_TEST(test_case_study_files)
         assert_case_study(b.data, names[i]);
         fleet_buf_free(&b);
     }
+}
+END_TEST
+
+/* ---- top-level SELECT DISTINCT ------------------------------------------------------------ */
+
+/* take_distinct that must succeed: checks the text and returns the slice. */
+static struct fleet_sparql_slice assert_take(const char *in, const char *want)
+{
+    struct fleet_buf out = FLEET_BUF_INIT;
+    struct fleet_sparql_slice sl;
+    char err[256] = "";
+    memset(&sl, 0xa5, sizeof(sl));
+    enum fleet_err rc = fleet_sparql_take_distinct(in, &out, &sl, err, sizeof(err));
+    ck_assert_msg(rc == FLEET_OK, "take_distinct failed (%d: %s) on: %s", rc, err, in);
+    ck_assert_str_eq(out.data, want);
+    fleet_buf_free(&out);
+    return sl;
+}
+
+static void assert_take_unchanged(const char *in)
+{
+    struct fleet_sparql_slice sl = assert_take(in, in);
+    ck_assert_int_eq(sl.distinct, 0);
+    ck_assert_int_eq(sl.has_limit, 0);
+    ck_assert_uint_eq(sl.offset, 0);
+}
+
+START_TEST(test_distinct_plain)
+{
+    struct fleet_sparql_slice sl =
+        assert_take("PREFIX ssn: <http://www.w3.org/ns/ssn/> SELECT DISTINCT ?b ?t WHERE { "
+                    "?b ssn:hasSubSystem ?s . ?s a ?t . }",
+                    "PREFIX ssn: <http://www.w3.org/ns/ssn/> SELECT ?b ?t WHERE { "
+                    "?b ssn:hasSubSystem ?s . ?s a ?t . }");
+    ck_assert_int_eq(sl.distinct, 1);
+    ck_assert_int_eq(sl.has_limit, 0);
+    ck_assert_uint_eq(sl.offset, 0);
+    /* Keywords in any case, after BASE, without WHERE, with `*`. */
+    sl = assert_take("BASE <http://ex.org/> select distinct * { ?s ?p ?o }",
+                     "BASE <http://ex.org/> select * { ?s ?p ?o }");
+    ck_assert_int_eq(sl.distinct, 1);
+}
+END_TEST
+
+START_TEST(test_distinct_limit_offset)
+{
+    /* LIMIT then OFFSET, after ORDER BY, which stays. */
+    struct fleet_sparql_slice sl =
+        assert_take("SELECT DISTINCT ?s WHERE { ?s ?p ?o } ORDER BY DESC(?s) LIMIT 10 OFFSET 5",
+                    "SELECT ?s WHERE { ?s ?p ?o } ORDER BY DESC(?s) ");
+    ck_assert_int_eq(sl.distinct, 1);
+    ck_assert_int_eq(sl.has_limit, 1);
+    ck_assert_uint_eq(sl.limit, 10);
+    ck_assert_uint_eq(sl.offset, 5);
+    /* OFFSET then LIMIT, on separate lines, with GROUP BY / HAVING kept. */
+    sl = assert_take("SELECT DISTINCT ?s (COUNT(?o) AS ?n) WHERE { ?s ?p ?o }\nGROUP BY ?s\n"
+                     "HAVING (COUNT(?o) > 1)\nOFFSET 3\nLIMIT 7\n",
+                     "SELECT ?s (COUNT(?o) AS ?n) WHERE { ?s ?p ?o }\nGROUP BY ?s\n"
+                     "HAVING (COUNT(?o) > 1)\n");
+    ck_assert_int_eq(sl.has_limit, 1);
+    ck_assert_uint_eq(sl.limit, 7);
+    ck_assert_uint_eq(sl.offset, 3);
+    /* Only an OFFSET; LIMIT 0 is a limit; a huge one saturates. */
+    sl = assert_take("SELECT DISTINCT ?s { ?s ?p ?o } OFFSET 2", "SELECT ?s { ?s ?p ?o } ");
+    ck_assert_int_eq(sl.has_limit, 0);
+    ck_assert_uint_eq(sl.offset, 2);
+    sl = assert_take("SELECT DISTINCT ?s { ?s ?p ?o } LIMIT 0", "SELECT ?s { ?s ?p ?o } ");
+    ck_assert_int_eq(sl.has_limit, 1);
+    ck_assert_uint_eq(sl.limit, 0);
+    sl = assert_take("SELECT DISTINCT ?s { ?s ?p ?o } LIMIT 99999999999999999999999",
+                     "SELECT ?s { ?s ?p ?o } ");
+    ck_assert_uint_eq(sl.limit, UINT64_MAX);
+    /* Text that touches: a space stays between what was on either side. */
+    sl = assert_take("SELECT DISTINCT ?s {?s ?p ?o}LIMIT 1 VALUES ?s { <a> }",
+                     "SELECT ?s {?s ?p ?o} VALUES ?s { <a> }");
+    ck_assert_uint_eq(sl.limit, 1);
+}
+END_TEST
+
+START_TEST(test_distinct_values_and_subselect_limits)
+{
+    /* A sub-select's LIMIT belongs to it; a LIMIT inside the trailing VALUES is not one (not
+     * SPARQL either, but not ours to take). */
+    struct fleet_sparql_slice sl =
+        assert_take("SELECT DISTINCT ?s WHERE { { SELECT ?s WHERE { ?s ?p ?o } LIMIT 3 } } "
+                    "LIMIT 2",
+                    "SELECT ?s WHERE { { SELECT ?s WHERE { ?s ?p ?o } LIMIT 3 } } ");
+    ck_assert_uint_eq(sl.limit, 2);
+    sl = assert_take("SELECT DISTINCT ?s WHERE { ?s ?p ?o } VALUES ?s { <a> } LIMIT 4",
+                     "SELECT ?s WHERE { ?s ?p ?o } VALUES ?s { <a> } LIMIT 4");
+    ck_assert_int_eq(sl.distinct, 1);
+    ck_assert_int_eq(sl.has_limit, 0);
+}
+END_TEST
+
+START_TEST(test_distinct_reduced)
+{
+    /* REDUCED permits duplicates: the keyword goes, LIMIT and OFFSET stay with rasqal. */
+    struct fleet_sparql_slice sl =
+        assert_take("SELECT REDUCED ?s WHERE { ?s ?p ?o } LIMIT 10 OFFSET 1",
+                    "SELECT ?s WHERE { ?s ?p ?o } LIMIT 10 OFFSET 1");
+    ck_assert_int_eq(sl.distinct, 0);
+    ck_assert_int_eq(sl.has_limit, 0);
+    ck_assert_uint_eq(sl.offset, 0);
+}
+END_TEST
+
+START_TEST(test_distinct_inner_untouched)
+{
+    /* Sub-selects and aggregates keep their DISTINCT. */
+    assert_take_unchanged("SELECT ?s WHERE { { SELECT DISTINCT ?s WHERE { ?s ?p ?o } LIMIT 5 } } "
+                          "LIMIT 2");
+    assert_take_unchanged("SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o } LIMIT 1");
+    assert_take_unchanged("SELECT ?p (GROUP_CONCAT(DISTINCT ?o; separator=\",\") AS ?os) "
+                          "(SUM(DISTINCT ?o) AS ?t) WHERE { ?s ?p ?o } GROUP BY ?p");
+    /* ...also under a top-level DISTINCT, whose own keyword alone goes. */
+    struct fleet_sparql_slice sl =
+        assert_take("SELECT DISTINCT (COUNT(DISTINCT ?o) AS ?n) WHERE { { SELECT DISTINCT ?o "
+                    "WHERE { ?s ?p ?o } LIMIT 9 } } OFFSET 1",
+                    "SELECT (COUNT(DISTINCT ?o) AS ?n) WHERE { { SELECT DISTINCT ?o "
+                    "WHERE { ?s ?p ?o } LIMIT 9 } } ");
+    ck_assert_int_eq(sl.distinct, 1);
+    ck_assert_uint_eq(sl.offset, 1);
+    ck_assert_int_eq(sl.has_limit, 0);
+    /* Other forms. */
+    assert_take_unchanged("ASK { { SELECT DISTINCT ?s WHERE { ?s ?p ?o } } }");
+    assert_take_unchanged("CONSTRUCT { ?s ?p ?o } WHERE { { SELECT DISTINCT ?s ?p ?o "
+                          "WHERE { ?s ?p ?o } } } LIMIT 3");
+    assert_take_unchanged("DESCRIBE ?s WHERE { ?s ?p ?o } LIMIT 3");
+    assert_take_unchanged("INSERT DATA { <a> <b> \"SELECT DISTINCT\" }");
+}
+END_TEST
+
+START_TEST(test_distinct_not_in_strings_comments_iris)
+{
+    assert_take_unchanged("SELECT ?s WHERE { ?s <http://ex.org/p> \"SELECT DISTINCT\" } "
+                          "# LIMIT 3\n");
+    assert_take_unchanged("# SELECT DISTINCT ?s\nSELECT ?s WHERE { ?s ?p ?o }");
+    assert_take_unchanged("PREFIX distinct: <http://ex.org/DISTINCT> SELECT distinct:x WHERE {}");
+    assert_take_unchanged("SELECT ?s WHERE { ?s <urn:x:SELECT> <urn:x:DISTINCT> }");
+    /* Under a real DISTINCT, LIMIT and OFFSET in strings, IRIs and comments stay. */
+    struct fleet_sparql_slice sl =
+        assert_take("SELECT DISTINCT ?s WHERE { ?s <urn:LIMIT> 'OFFSET 2' } # LIMIT 3\n"
+                    "ORDER BY ?s LIMIT 4",
+                    "SELECT ?s WHERE { ?s <urn:LIMIT> 'OFFSET 2' } # LIMIT 3\nORDER BY ?s ");
+    ck_assert_int_eq(sl.distinct, 1);
+    ck_assert_uint_eq(sl.limit, 4);
+    ck_assert_uint_eq(sl.offset, 0);
+}
+END_TEST
+
+START_TEST(test_distinct_left_to_rasqal)
+{
+    /* Top levels that are not well formed are copied unchanged for rasqal to judge. */
+    assert_take_unchanged("SELECT DISTINCT ?s WHERE { ?s ?p ?o } LIMIT 1 LIMIT 2");
+    assert_take_unchanged("SELECT DISTINCT ?s WHERE { ?s ?p ?o } LIMIT -1");
+    assert_take_unchanged("SELECT DISTINCT ?s WHERE { ?s ?p ?o } LIMIT 1.5");
+    assert_take_unchanged("SELECT DISTINCT ?s WHERE { ?s ?p ?o } OFFSET ?x");
+    assert_take_unchanged("SELECT DISTINCT DISTINCT ?s WHERE { ?s ?p ?o }");
+    assert_take_unchanged("SELECT DISTINCT ?s");
+    assert_take_unchanged("SELECT DISTINCT ?s { ?s ?p ?o } { ?s ?p ?o }");
+    /* Token-level errors are errors, with nothing appended. */
+    struct fleet_buf out = FLEET_BUF_INIT;
+    struct fleet_sparql_slice sl;
+    char err[256] = "";
+    fleet_buf_puts(&out, "kept");
+    ck_assert_int_eq(
+        fleet_sparql_take_distinct("SELECT DISTINCT ?s { ?s ?p \"x }", &out, &sl, err, sizeof(err)),
+        FLEET_ERR_INVAL);
+    ck_assert_str_eq(out.data, "kept");
+    ck_assert_int_eq(sl.distinct, 0);
+    ck_assert_ptr_nonnull(strstr(err, "unterminated string"));
+    fleet_buf_free(&out);
+}
+END_TEST
+
+START_TEST(test_distinct_after_fix_query)
+{
+    /* As the store runs them: fix_query first, then take_distinct on its output. */
+    char *fixed = fix("SELECT DISTINCT ?k WHERE { ?s ?p ?o VALUES ?s { <a> } } "
+                      "GROUP BY (STR(?o) AS ?k) LIMIT 2",
+                      NULL);
+    struct fleet_sparql_slice sl =
+        assert_take(fixed, "SELECT ?k WHERE { ?s ?p ?o VALUES (?s) { (<a>) } BIND(STR(?o) AS ?k) "
+                           "} GROUP BY ?k ");
+    ck_assert_int_eq(sl.distinct, 1);
+    ck_assert_uint_eq(sl.limit, 2);
+    free(fixed);
 }
 END_TEST
 
@@ -1004,6 +1193,17 @@ static Suite *sparql_text_suite(void)
     tcase_add_test(tc, test_paths_no_false_positive);
     tcase_add_test(tc, test_case_studies);
     tcase_add_test(tc, test_case_study_files);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("distinct");
+    tcase_add_test(tc, test_distinct_plain);
+    tcase_add_test(tc, test_distinct_limit_offset);
+    tcase_add_test(tc, test_distinct_values_and_subselect_limits);
+    tcase_add_test(tc, test_distinct_reduced);
+    tcase_add_test(tc, test_distinct_inner_untouched);
+    tcase_add_test(tc, test_distinct_not_in_strings_comments_iris);
+    tcase_add_test(tc, test_distinct_left_to_rasqal);
+    tcase_add_test(tc, test_distinct_after_fix_query);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("describe");
