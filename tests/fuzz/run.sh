@@ -2,13 +2,16 @@
 # SPDX-License-Identifier: MIT
 # Builds every libFuzzer target in tests/fuzz/ with clang (ASan+UBSan) and runs each for the given
 # number of seconds (default 60) on its seed corpus: tests/fuzz/corpus/<name>/, plus the real
-# models, metadata and Thing Descriptions of ../shared/tinyml-kg when that directory is there
-# (copied in for the run, never into the tree).
+# models, metadata, Thing Descriptions and case-study queries of ../shared/tinyml-kg when that
+# directory is there (copied in for the run, never into the tree), with tests/fuzz/<name>.dict as
+# the dictionary if there is one. Naming targets runs only those.
 # The library is built once into an archive, so each target links only what it uses (store.c,
 # the Redland boundary, and pgjournal.c, the libpq one, are left out: no target reaches them).
-# Usage: tests/fuzz/run.sh [SECONDS]
+# Usage: tests/fuzz/run.sh [SECONDS [fuzz_NAME...]]
 set -euo pipefail
 secs=${1:-60}
+shift || true
+only=" $* "
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -22,6 +25,9 @@ ar rcs "$out/libfuzzlib.a" "$out"/obj/*.o
 libs="$(pkg-config --libs jansson nettle) -lm -lpthread"
 for f in "$top"/tests/fuzz/fuzz_*.c; do
     name=$(basename "$f" .c)
+    if [ "$only" != "  " ] && [[ "$only" != *" $name "* ]]; then
+        continue
+    fi
     echo "== $name (${secs}s)"
     clang $cflags -fsanitize=fuzzer "$f" "$out/libfuzzlib.a" $libs -o "$out/$name"
     corpus="$out/corpus-$name"
@@ -36,6 +42,11 @@ for f in "$top"/tests/fuzz/fuzz_*.c; do
     if [ "$name" = fuzz_td ] && [ -d "$top/../shared/tinyml-kg/devices" ]; then
         cp "$top"/../shared/tinyml-kg/devices/*.td.json "$corpus/"
     fi
+    if [ "$name" = fuzz_sparql_reorder ] && [ -d "$top/../shared/tinyml-kg/queries" ]; then
+        cp "$top"/../shared/tinyml-kg/queries/*.rq "$corpus/"
+    fi
+    dict=()
+    [ -f "$top/tests/fuzz/$name.dict" ] && dict=(-dict="$top/tests/fuzz/$name.dict")
     (cd "$out" && "./$name" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
-        -print_final_stats=1 "$corpus" 2>&1 | tail -15)
+        -print_final_stats=1 "${dict[@]}" "$corpus" 2>&1 | tail -15)
 done
