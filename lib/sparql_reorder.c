@@ -1,54 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /* Greedy join order for the triple patterns of a SPARQL query (see sparql_reorder.h). A small
- * lexer following the terminals of the SPARQL 1.1 grammar (section 19.8) turns the text into
- * tokens and pairs every bracket; a recursive walk over the group graph patterns of the WHERE
+ * lexer following the terminals of the SPARQL 1.1 grammar (section 19.8, lib/sparql_lex.c) turns
+ * the text into tokens and pairs every bracket; a recursive walk over the group graph patterns of the WHERE
  * clause then checks each group strictly against the grammar (GroupGraphPatternSub) and collects
  * the patterns of the eligible ones. Whatever the walk does not understand makes the whole query
  * come out unchanged: rasqal will report the error itself, and an unreordered query is never
- * wrong. Its own lexer rather than sparql_text.c's keeps the two modules independent; the rules
- * are the same. */
+ * wrong. The lexer is the one sparql_text.c uses (sparql_lex.c). */
 #include "sparql_reorder.h"
 
-#include <stdarg.h>
+#include "sparql_lex.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* As in sparql_text.c: deeper than any real query, shallow enough for the recursive walk. */
-#define FLEET_REORDER_MAX_DEPTH 128
 #define NO_VAR SIZE_MAX
 
-enum tok_type {
-    T_EOF = 0,
-    T_IRI,     /* IRIREF with its angle brackets */
-    T_PNAME,   /* PNAME_NS or PNAME_LN */
-    T_BNODE,   /* BLANK_NODE_LABEL */
-    T_VAR,     /* VAR1 or VAR2 */
-    T_STRING,  /* any of the four forms, quotes included */
-    T_LANGTAG, /* @en-GB */
-    T_NUMBER,  /* INTEGER, DECIMAL or DOUBLE, with an adjacent sign */
-    T_WORD,    /* keywords, function names, `a`, true/false */
-    T_PUNCT,
-};
-
-/* Two-character operators; other punctuation is the character itself. */
-enum { P_HATHAT = 256, P_OR, P_AND, P_NE, P_LE, P_GE };
-
-struct tok {
-    enum tok_type type;
-    int punct;    /* T_PUNCT: the character or a P_ code */
-    size_t start; /* byte offset in the source */
-    size_t len;
-    size_t match; /* brackets: index of the partner */
-};
-
-struct lexed {
-    const char *src; /* borrowed */
-    struct tok *t;   /* t[n - 1] is T_EOF */
-    size_t n, cap;
-};
+static void set_err(char *err, size_t errlen, const char *msg)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s", msg);
+}
 
 /* A term or a FILTER: tokens first..last, inclusive. */
 struct span {
@@ -60,7 +34,7 @@ struct pattern {
 };
 
 struct walk {
-    const struct lexed *lx;
+    const struct fleet_sparql_lexed *lx;
     /* The patterns and FILTERs of the group being walked. A group that calls the walk on a
      * nested group is not eligible, so one set of arrays serves every level. */
     struct pattern *pats;
@@ -73,352 +47,40 @@ struct walk {
     int rewritten;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/* ---- lexer --------------------------------------------------------------------------------- */
-
-/* ASCII classes by hand: <ctype.h> depends on the locale and on the sign of char. */
-static int is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int is_alpha(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static int is_alnum(unsigned char c)
-{
-    return is_alpha(c) || is_digit(c);
-}
-
-static int is_hex(unsigned char c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-/* PN_CHARS_BASE, taking every non-ASCII byte for the grammar's Unicode ranges. */
-static int is_pn_base(unsigned char c)
-{
-    return is_alpha(c) || c >= 0x80;
-}
-
-static int is_pn_u(unsigned char c)
-{
-    return is_pn_base(c) || c == '_';
-}
-
-static int is_pn_chars(unsigned char c)
-{
-    return is_pn_u(c) || c == '-' || is_digit(c);
-}
-
-static int is_varname(unsigned char c)
-{
-    return is_pn_u(c) || is_digit(c);
-}
-
-static int push_tok(struct lexed *lx, const struct tok *t)
-{
-    if (lx->n == lx->cap) {
-        size_t cap = lx->cap ? lx->cap * 2 : 64;
-        struct tok *v = cap <= SIZE_MAX / sizeof(*v) ? realloc(lx->t, cap * sizeof(*v)) : NULL;
-        if (!v)
-            return -1;
-        lx->t = v;
-        lx->cap = cap;
-    }
-    lx->t[lx->n++] = *t;
-    return 0;
-}
-
-/* Length of an EXPONENT at s[p], or 0. */
-static size_t exponent_len(const char *s, size_t len, size_t p)
-{
-    size_t q = p + 1;
-    if (p >= len || (s[p] != 'e' && s[p] != 'E'))
-        return 0;
-    if (q < len && (s[q] == '+' || s[q] == '-'))
-        q++;
-    if (q >= len || !is_digit((unsigned char)s[q]))
-        return 0;
-    while (q < len && is_digit((unsigned char)s[q]))
-        q++;
-    return q - p;
-}
-
-static size_t scan_number(const char *s, size_t len, size_t p)
-{
-    size_t q = p;
-    if (s[q] == '+' || s[q] == '-')
-        q++;
-    while (q < len && is_digit((unsigned char)s[q]))
-        q++;
-    if (q + 1 < len && s[q] == '.' && is_digit((unsigned char)s[q + 1])) {
-        q++;
-        while (q < len && is_digit((unsigned char)s[q]))
-            q++;
-    } else if (q < len && s[q] == '.' && exponent_len(s, len, q + 1)) {
-        q++; /* `1.e5` is a DOUBLE; `1.` is an INTEGER and the dot ending a triple */
-    }
-    return q + exponent_len(s, len, q);
-}
-
-/* PN_LOCAL from s[p]: returns its end, which never takes in a trailing unescaped dot. */
-static size_t scan_local(const char *s, size_t len, size_t p)
-{
-    static const char esc[] = "_~.-!$&'()*+,;=/?#@%";
-    size_t q = p, end = p;
-    while (q < len) {
-        unsigned char c = (unsigned char)s[q];
-        if (c == '%') {
-            if (q + 2 >= len || !is_hex((unsigned char)s[q + 1]) ||
-                !is_hex((unsigned char)s[q + 2]))
-                break;
-            q += 3;
-        } else if (c == '\\') {
-            if (q + 1 >= len || s[q + 1] == '\0' || !strchr(esc, s[q + 1]))
-                break;
-            q += 2;
-        } else if (c == '.') {
-            if (q == p)
-                break;
-            q++;
-            continue; /* only part of the name if more follows */
-        } else if (c == '-') {
-            if (q == p)
-                break;
-            q++;
-        } else if (is_pn_u(c) || is_digit(c) || c == ':') {
-            q++;
-        } else {
-            break;
-        }
-        end = q;
-    }
-    return end;
-}
-
-/* After '<': one past the closing '>' of an IRIREF, or 0 when the text is not one (then '<' is
- * the less-than operator). An IRIREF holds no space, control character or <>"{}|^`\. */
-static size_t scan_iri(const char *s, size_t len, size_t p)
-{
-    for (size_t q = p + 1; q < len; q++) {
-        unsigned char c = (unsigned char)s[q];
-        if (c == '>')
-            return q + 1;
-        if (c <= 0x20 || strchr("<\"{}|^`\\", c))
-            return 0;
-    }
-    return 0;
-}
-
-/* One past the closing quote(s) of the string starting at s[p], or 0 if it is unterminated. */
-static size_t scan_string(const char *s, size_t len, size_t p)
-{
-    char qc = s[p];
-    if (p + 2 < len && s[p + 1] == qc && s[p + 2] == qc) {
-        for (size_t q = p + 3; q < len; q++) {
-            if (s[q] == '\\')
-                q++;
-            else if (s[q] == qc && q + 2 < len && s[q + 1] == qc && s[q + 2] == qc)
-                return q + 3;
-        }
-        return 0;
-    }
-    for (size_t q = p + 1; q < len; q++) {
-        if (s[q] == '\n' || s[q] == '\r')
-            return 0;
-        if (s[q] == '\\') {
-            if (q + 1 < len && (s[q + 1] == '\n' || s[q + 1] == '\r'))
-                return 0;
-            q++;
-        } else if (s[q] == qc) {
-            return q + 1;
-        }
-    }
-    return 0;
-}
-
-/* Splits src into tokens and pairs brackets. FLEET_ERR_INVAL for anything that is not a SPARQL
- * token sequence with balanced brackets. */
-static enum fleet_err lex(const char *src, size_t len, struct lexed *lx)
-{
-    size_t stack[FLEET_REORDER_MAX_DEPTH];
-    size_t depth = 0, p = 0;
-
-    lx->src = src;
-    while (p < len) {
-        unsigned char c = (unsigned char)src[p];
-        unsigned char n1 = p + 1 < len ? (unsigned char)src[p + 1] : 0;
-        unsigned char n2 = p + 2 < len ? (unsigned char)src[p + 2] : 0;
-        struct tok t = {T_PUNCT, c, p, 1, 0};
-
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-            p++;
-            continue;
-        }
-        if (c == '#') {
-            while (p < len && src[p] != '\n' && src[p] != '\r')
-                p++;
-            continue;
-        }
-        if (c == '<') {
-            size_t end = scan_iri(src, len, p);
-            if (end) {
-                t.type = T_IRI;
-                t.len = end - p;
-            } else if (n1 == '=') {
-                t.punct = P_LE;
-                t.len = 2;
-            }
-        } else if (c == '"' || c == '\'') {
-            size_t end = scan_string(src, len, p);
-            if (!end)
-                return FLEET_ERR_INVAL;
-            t.type = T_STRING;
-            t.len = end - p;
-        } else if ((c == '?' || c == '$') && is_varname(n1)) {
-            size_t q = p + 1;
-            while (q < len && is_varname((unsigned char)src[q]))
-                q++;
-            t.type = T_VAR;
-            t.len = q - p;
-        } else if (c == '@') {
-            size_t q = p + 1;
-            if (!is_alpha(n1))
-                return FLEET_ERR_INVAL;
-            while (q < len && is_alpha((unsigned char)src[q]))
-                q++;
-            while (q + 1 < len && src[q] == '-' && is_alnum((unsigned char)src[q + 1])) {
-                q++;
-                while (q < len && is_alnum((unsigned char)src[q]))
-                    q++;
-            }
-            t.type = T_LANGTAG;
-            t.len = q - p;
-        } else if (c == '_') {
-            size_t q, end;
-            if (n1 != ':' || !is_varname(n2))
-                return FLEET_ERR_INVAL; /* `_` starts nothing else */
-            /* the label may hold dots, but not end with one */
-            for (q = p + 3, end = q;
-                 q < len && (is_pn_chars((unsigned char)src[q]) || src[q] == '.'); q++)
-                if (src[q] != '.')
-                    end = q + 1;
-            t.type = T_BNODE;
-            t.len = end - p;
-        } else if (is_digit(c) || (c == '.' && is_digit(n1)) ||
-                   ((c == '+' || c == '-') && (is_digit(n1) || (n1 == '.' && is_digit(n2))))) {
-            t.type = T_NUMBER;
-            t.len = scan_number(src, len, p) - p;
-        } else if (is_pn_base(c) || c == ':') {
-            size_t q = p, last = p;
-            if (c != ':') {
-                for (q = p + 1, last = q;
-                     q < len && (is_pn_chars((unsigned char)src[q]) || src[q] == '.');) {
-                    q++;
-                    if (src[q - 1] != '.')
-                        last = q;
-                }
-            }
-            if (last < len && src[last] == ':') {
-                t.type = T_PNAME;
-                t.len = scan_local(src, len, last + 1) - p;
-            } else {
-                for (q = p + 1; q < len && (is_alnum((unsigned char)src[q]) || src[q] == '_' ||
-                                            (unsigned char)src[q] >= 0x80);
-                     q++)
-                    ;
-                t.type = T_WORD;
-                t.len = q - p;
-            }
-        } else if (c == '^' && n1 == '^') {
-            t.punct = P_HATHAT;
-            t.len = 2;
-        } else if (c == '|' && n1 == '|') {
-            t.punct = P_OR;
-            t.len = 2;
-        } else if (c == '&' && n1 == '&') {
-            t.punct = P_AND;
-            t.len = 2;
-        } else if (c == '!' && n1 == '=') {
-            t.punct = P_NE;
-            t.len = 2;
-        } else if (c == '>' && n1 == '=') {
-            t.punct = P_GE;
-            t.len = 2;
-        } else if (!strchr("{}()[].,;*+-/|^!=<>?", c) || c == '\0') {
-            return FLEET_ERR_INVAL; /* no SPARQL token starts with this byte */
-        }
-
-        if (t.type == T_PUNCT && t.len == 1 && (c == '{' || c == '(' || c == '[')) {
-            if (depth == FLEET_REORDER_MAX_DEPTH)
-                return FLEET_ERR_INVAL;
-            stack[depth++] = lx->n;
-        } else if (t.type == T_PUNCT && t.len == 1 && (c == '}' || c == ')' || c == ']')) {
-            int want = c == '}' ? '{' : c == ')' ? '(' : '[';
-            if (depth == 0 || lx->t[stack[depth - 1]].punct != want)
-                return FLEET_ERR_INVAL;
-            t.match = stack[--depth];
-            lx->t[t.match].match = lx->n;
-        }
-        if (push_tok(lx, &t) != 0)
-            return FLEET_ERR_NOMEM;
-        p = t.start + t.len;
-    }
-    if (depth > 0)
-        return FLEET_ERR_INVAL;
-    struct tok eof = {T_EOF, 0, len, 0, 0};
-    return push_tok(lx, &eof) == 0 ? FLEET_OK : FLEET_ERR_NOMEM;
-}
-
-static const struct tok *tok(const struct lexed *lx, size_t i)
+static const struct fleet_sparql_tok *tok(const struct fleet_sparql_lexed *lx, size_t i)
 {
     return &lx->t[i < lx->n ? i : lx->n - 1];
 }
 
-static int is_punct(const struct lexed *lx, size_t i, int p)
+static int is_punct(const struct fleet_sparql_lexed *lx, size_t i, int p)
 {
-    const struct tok *t = tok(lx, i);
-    return t->type == T_PUNCT && t->punct == p;
+    const struct fleet_sparql_tok *t = tok(lx, i);
+    return t->type == FLEET_TK_PUNCT && t->punct == p;
 }
 
 /* Keywords are case-insensitive, except `a`, which is_a() tests. */
-static int is_word(const struct lexed *lx, size_t i, const char *kw)
+static int is_word(const struct fleet_sparql_lexed *lx, size_t i, const char *kw)
 {
-    const struct tok *t = tok(lx, i);
+    const struct fleet_sparql_tok *t = tok(lx, i);
     size_t n = strlen(kw);
-    return t->type == T_WORD && t->len == n && strncasecmp(lx->src + t->start, kw, n) == 0;
+    return t->type == FLEET_TK_WORD && t->len == n && strncasecmp(lx->src + t->start, kw, n) == 0;
 }
 
-static int is_a(const struct lexed *lx, size_t i)
+static int is_a(const struct fleet_sparql_lexed *lx, size_t i)
 {
-    const struct tok *t = tok(lx, i);
-    return t->type == T_WORD && t->len == 1 && lx->src[t->start] == 'a';
+    const struct fleet_sparql_tok *t = tok(lx, i);
+    return t->type == FLEET_TK_WORD && t->len == 1 && lx->src[t->start] == 'a';
 }
 
-static int is_iri(const struct lexed *lx, size_t i)
+static int is_iri(const struct fleet_sparql_lexed *lx, size_t i)
 {
-    enum tok_type ty = tok(lx, i)->type;
-    return ty == T_IRI || ty == T_PNAME;
+    enum fleet_sparql_tok_type ty = tok(lx, i)->type;
+    return ty == FLEET_TK_IRI || ty == FLEET_TK_PNAME;
 }
 
-static int is_var_or_iri(const struct lexed *lx, size_t i)
+static int is_var_or_iri(const struct fleet_sparql_lexed *lx, size_t i)
 {
-    return tok(lx, i)->type == T_VAR || is_iri(lx, i);
+    return tok(lx, i)->type == FLEET_TK_VAR || is_iri(lx, i);
 }
 
 /* ---- the walk over group graph patterns ---------------------------------------------------- */
@@ -457,27 +119,28 @@ static enum fleet_err add_filter(struct walk *w, struct span f)
 
 /* A graph node at i: returns the index after it, or i if there is none. *complex is set for a
  * blank node property list or a collection, which this module does not reorder. */
-static size_t node_end(const struct lexed *lx, size_t i, size_t hi, int *complex)
+static size_t node_end(const struct fleet_sparql_lexed *lx, size_t i, size_t hi, int *complex)
 {
-    const struct tok *t = tok(lx, i);
+    const struct fleet_sparql_tok *t = tok(lx, i);
     if (i >= hi)
         return i;
     switch (t->type) {
-    case T_VAR:
-    case T_IRI:
-    case T_PNAME:
-    case T_BNODE:
-    case T_NUMBER:
+    case FLEET_TK_VAR:
+    case FLEET_TK_IRI:
+    case FLEET_TK_PNAME:
+    case FLEET_TK_NUMBER:
         return i + 1;
-    case T_STRING:
-        if (i + 1 < hi && tok(lx, i + 1)->type == T_LANGTAG)
+    case FLEET_TK_BNODE: /* the lexer lets a bare `_:` through; the grammar does not */
+        return t->len > 2 ? i + 1 : i;
+    case FLEET_TK_STRING:
+        if (i + 1 < hi && tok(lx, i + 1)->type == FLEET_TK_LANGTAG)
             return i + 2;
-        if (i + 1 < hi && is_punct(lx, i + 1, P_HATHAT))
+        if (i + 1 < hi && is_punct(lx, i + 1, FLEET_P_HATHAT))
             return i + 2 < hi && is_iri(lx, i + 2) ? i + 3 : i;
         return i + 1;
-    case T_WORD:
+    case FLEET_TK_WORD:
         return is_word(lx, i, "true") || is_word(lx, i, "false") ? i + 1 : i;
-    case T_PUNCT:
+    case FLEET_TK_PUNCT:
         if (t->punct == '[' || t->punct == '(') {
             *complex = 1;
             return t->match + 1;
@@ -488,7 +151,7 @@ static size_t node_end(const struct lexed *lx, size_t i, size_t hi, int *complex
     }
 }
 
-static int verb_starts(const struct lexed *lx, size_t i, size_t hi)
+static int verb_starts(const struct fleet_sparql_lexed *lx, size_t i, size_t hi)
 {
     return i < hi && (is_var_or_iri(lx, i) || is_a(lx, i) || is_punct(lx, i, '^') ||
                       is_punct(lx, i, '!') || is_punct(lx, i, '('));
@@ -496,12 +159,12 @@ static int verb_starts(const struct lexed *lx, size_t i, size_t hi)
 
 /* A verb at i: a variable, or a path of one or more steps; anything beyond one IRI, prefixed
  * name or `a` is a property path and sets *complex. Returns the index after it, or i. */
-static size_t verb_end(const struct lexed *lx, size_t i, size_t hi, int *complex)
+static size_t verb_end(const struct fleet_sparql_lexed *lx, size_t i, size_t hi, int *complex)
 {
     size_t j = i;
     if (i >= hi)
         return i;
-    if (tok(lx, i)->type == T_VAR)
+    if (tok(lx, i)->type == FLEET_TK_VAR)
         return i + 1;
     for (;;) {
         while (j < hi && (is_punct(lx, j, '^') || is_punct(lx, j, '!'))) {
@@ -534,7 +197,7 @@ static size_t verb_end(const struct lexed *lx, size_t i, size_t hi, int *complex
 static enum fleet_err walk_triples(struct walk *w, size_t i, size_t hi, int collect, size_t *end,
                                    int *complex)
 {
-    const struct lexed *lx = w->lx;
+    const struct fleet_sparql_lexed *lx = w->lx;
     int node_complex = 0;
     size_t k = node_end(lx, i, hi, &node_complex);
     struct span subj = {i, k - 1};
@@ -591,7 +254,7 @@ static enum fleet_err walk_nested(struct walk *w, size_t open, size_t hi, size_t
 static enum fleet_err walk_element(struct walk *w, size_t i, size_t hi, size_t *end,
                                    int *plain_filter)
 {
-    const struct lexed *lx = w->lx;
+    const struct fleet_sparql_lexed *lx = w->lx;
     enum fleet_err rc;
     size_t k;
 
@@ -628,7 +291,7 @@ static enum fleet_err walk_element(struct walk *w, size_t i, size_t hi, size_t *
         }
         if (is_punct(lx, k, '('))
             last = tok(lx, k)->match;
-        else if ((tok(lx, k)->type == T_WORD || is_iri(lx, k)) && is_punct(lx, k + 1, '('))
+        else if ((tok(lx, k)->type == FLEET_TK_WORD || is_iri(lx, k)) && is_punct(lx, k + 1, '('))
             last = tok(lx, k + 1)->match;
         else
             return FLEET_ERR_INVAL;
@@ -649,7 +312,7 @@ static enum fleet_err walk_element(struct walk *w, size_t i, size_t hi, size_t *
         k = i + 1;
         if (is_punct(lx, k, '('))
             k = tok(lx, k)->match + 1;
-        else if (tok(lx, k)->type == T_VAR)
+        else if (tok(lx, k)->type == FLEET_TK_VAR)
             k++;
         else
             return FLEET_ERR_INVAL;
@@ -665,7 +328,7 @@ static enum fleet_err walk_element(struct walk *w, size_t i, size_t hi, size_t *
  * and VALUES are not patterns. */
 static enum fleet_err walk_subselect(struct walk *w, size_t i, size_t hi)
 {
-    const struct lexed *lx = w->lx;
+    const struct fleet_sparql_lexed *lx = w->lx;
     size_t end;
     while (i < hi && !is_punct(lx, i, '{'))
         i = is_punct(lx, i, '(') ? tok(lx, i)->match + 1 : i + 1;
@@ -744,7 +407,7 @@ static uint64_t heap_pop(uint64_t *h, size_t *n)
  * O(n log n) however large the group. */
 static enum fleet_err greedy_order(const struct walk *w, size_t *order)
 {
-    const struct lexed *lx = w->lx;
+    const struct fleet_sparql_lexed *lx = w->lx;
     size_t n = w->npats, nrefs = 0, nvars = 0, nheap = 0, done = 0;
     struct var_ref *refs = malloc(3 * n * sizeof(*refs));
     size_t *var_of = malloc(3 * n * sizeof(*var_of));
@@ -757,12 +420,12 @@ static enum fleet_err greedy_order(const struct walk *w, size_t *order)
         goto out;
     for (size_t s = 0; s < 3 * n; s++) {
         const struct span *sp = &w->pats[s / 3].t[s % 3];
-        const struct tok *t = tok(lx, sp->first);
+        const struct fleet_sparql_tok *t = tok(lx, sp->first);
         var_of[s] = NO_VAR;
-        if (sp->first == sp->last && (t->type == T_VAR || t->type == T_BNODE)) {
-            size_t skip = t->type == T_VAR ? 1 : 2;
+        if (sp->first == sp->last && (t->type == FLEET_TK_VAR || t->type == FLEET_TK_BNODE)) {
+            size_t skip = t->type == FLEET_TK_VAR ? 1 : 2;
             refs[nrefs++] =
-                (struct var_ref){lx->src + t->start + skip, t->len - skip, t->type == T_BNODE, s};
+                (struct var_ref){lx->src + t->start + skip, t->len - skip, t->type == FLEET_TK_BNODE, s};
         }
     }
     qsort(refs, nrefs, sizeof(*refs), var_ref_cmp);
@@ -826,12 +489,12 @@ out:
     return rc;
 }
 
-static size_t span_len(const struct lexed *lx, struct span s)
+static size_t span_len(const struct fleet_sparql_lexed *lx, struct span s)
 {
     return tok(lx, s.last)->start + tok(lx, s.last)->len - tok(lx, s.first)->start;
 }
 
-static void put_span(struct fleet_buf *b, const struct lexed *lx, struct span s)
+static void put_span(struct fleet_buf *b, const struct fleet_sparql_lexed *lx, struct span s)
 {
     fleet_buf_append(b, lx->src + tok(lx, s.first)->start, span_len(lx, s));
 }
@@ -840,7 +503,7 @@ static void put_span(struct fleet_buf *b, const struct lexed *lx, struct span s)
  * written one. */
 static enum fleet_err reorder_group(struct walk *w, size_t open)
 {
-    const struct lexed *lx = w->lx;
+    const struct fleet_sparql_lexed *lx = w->lx;
     size_t close = tok(lx, open)->match, n = w->npats, k;
     size_t from = tok(lx, open + 1)->start;
     size_t to = tok(lx, close - 1)->start + tok(lx, close - 1)->len;
@@ -915,7 +578,7 @@ out:
  * and TriplesBlock ::= TriplesSameSubjectPath ( '.' TriplesBlock? )?. */
 static enum fleet_err walk_group(struct walk *w, size_t open)
 {
-    const struct lexed *lx = w->lx;
+    const struct fleet_sparql_lexed *lx = w->lx;
     size_t close = tok(lx, open)->match, i = open + 1;
     enum { AT_START, AFTER_TRIPLES, AFTER_ELEMENT, AFTER_DOT } state = AT_START;
     int eligible = 1;
@@ -934,7 +597,7 @@ static enum fleet_err walk_group(struct walk *w, size_t open)
             continue;
         }
         if (is_punct(lx, i, '{') ||
-            (tok(lx, i)->type == T_WORD && !is_word(lx, i, "true") && !is_word(lx, i, "false"))) {
+            (tok(lx, i)->type == FLEET_TK_WORD && !is_word(lx, i, "true") && !is_word(lx, i, "false"))) {
             int plain_filter = 0;
             rc = walk_element(w, i, close, &end, &plain_filter);
             if (rc != FLEET_OK)
@@ -977,15 +640,15 @@ static size_t max_output(size_t len)
  * also its template) is not understood. */
 static enum fleet_err walk_query(struct walk *w)
 {
-    const struct lexed *lx = w->lx;
+    const struct fleet_sparql_lexed *lx = w->lx;
     size_t i = 0, eof = lx->n - 1, end;
 
     for (;;) {
-        if (is_word(lx, i, "BASE") && tok(lx, i + 1)->type == T_IRI) {
+        if (is_word(lx, i, "BASE") && tok(lx, i + 1)->type == FLEET_TK_IRI) {
             i += 2;
-        } else if (is_word(lx, i, "PREFIX") && tok(lx, i + 1)->type == T_PNAME &&
+        } else if (is_word(lx, i, "PREFIX") && tok(lx, i + 1)->type == FLEET_TK_PNAME &&
                    lx->src[tok(lx, i + 1)->start + tok(lx, i + 1)->len - 1] == ':' &&
-                   tok(lx, i + 2)->type == T_IRI) {
+                   tok(lx, i + 2)->type == FLEET_TK_IRI) {
             i += 3;
         } else {
             break;
@@ -1008,7 +671,7 @@ static enum fleet_err walk_query(struct walk *w)
 enum fleet_err fleet_sparql_reorder(const char *query, struct fleet_buf *out, int *changed,
                                     char *err, size_t errlen)
 {
-    struct lexed lx = {0};
+    struct fleet_sparql_lexed lx = {0};
     struct walk w = {0};
     size_t len;
     enum fleet_err rc;
@@ -1020,7 +683,7 @@ enum fleet_err fleet_sparql_reorder(const char *query, struct fleet_buf *out, in
         return FLEET_ERR_INVAL;
     }
     len = strlen(query);
-    rc = lex(query, len, &lx);
+    rc = fleet_sparql_lex(query, len, &lx, NULL, 0);
     if (rc == FLEET_OK) {
         w.lx = &lx;
         w.limit = max_output(len);
@@ -1045,7 +708,7 @@ enum fleet_err fleet_sparql_reorder(const char *query, struct fleet_buf *out, in
 out:
     if (rc == FLEET_ERR_NOMEM)
         set_err(err, errlen, "out of memory");
-    free(lx.t);
+    fleet_sparql_lex_free(&lx);
     free(w.pats);
     free(w.filters);
     fleet_buf_free(&w.out);

@@ -7,6 +7,7 @@
  * recorded as edits on byte ranges of the source and applied in one copy; VALUES and GROUP BY are
  * rewritten in two passes so the second pass sees the first one's result as plain text. */
 #include "sparql_text.h"
+#include "sparql_lex.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -14,41 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* Deep enough for any hand-written or generated query we have seen; shallow enough that the
- * recursive scans below stay far from the stack limit. */
-#define FLEET_SPARQL_MAX_DEPTH 128
-
-enum tok_type {
-    TK_EOF = 0,
-    TK_IRI,     /* IRIREF, including the angle brackets */
-    TK_PNAME,   /* PNAME_NS or PNAME_LN */
-    TK_BNODE,   /* BLANK_NODE_LABEL */
-    TK_VAR,     /* VAR1 or VAR2 */
-    TK_STRING,  /* any of the four string forms, quotes included */
-    TK_LANGTAG, /* @en-GB */
-    TK_NUMBER,  /* INTEGER/DECIMAL/DOUBLE, with an adjacent sign */
-    TK_WORD,    /* keywords, function names, `a`, true/false */
-    TK_PUNCT,
-};
-
-/* Two-character operators; single-character punctuation uses the character itself. */
-enum { P_HATHAT = 256, P_OR, P_AND, P_NE, P_LE, P_GE };
-
-struct tok {
-    enum tok_type type;
-    int punct;    /* TK_PUNCT: the character or a P_ code */
-    size_t start; /* byte offset in the source */
-    size_t len;
-    size_t match; /* brackets: index of the partner bracket */
-};
-
-struct lexed {
-    const char *src; /* borrowed */
-    size_t srclen;
-    struct tok *t; /* t[n - 1] is always TK_EOF */
-    size_t n, cap;
-};
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -107,379 +73,45 @@ static int is_hex(unsigned char c)
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* PN_CHARS_BASE: every non-ASCII byte counts, which accepts the grammar's Unicode ranges (and a
- * little more; rasqal rejects the rest). */
-static int is_pn_base(unsigned char c)
-{
-    return is_alpha(c) || c >= 0x80;
-}
-
-static int is_pn_u(unsigned char c)
-{
-    return is_pn_base(c) || c == '_';
-}
-
-static int is_pn_chars(unsigned char c)
-{
-    return is_pn_u(c) || c == '-' || is_digit(c);
-}
-
-static int is_varname(unsigned char c)
-{
-    return is_pn_u(c) || is_digit(c);
-}
-
-static const struct tok *tok(const struct lexed *lx, size_t i)
+static const struct fleet_sparql_tok *tok(const struct fleet_sparql_lexed *lx, size_t i)
 {
     return &lx->t[i < lx->n ? i : lx->n - 1];
 }
 
-static int is_punct(const struct lexed *lx, size_t i, int p)
+static int is_punct(const struct fleet_sparql_lexed *lx, size_t i, int p)
 {
-    const struct tok *t = tok(lx, i);
-    return t->type == TK_PUNCT && t->punct == p;
+    const struct fleet_sparql_tok *t = tok(lx, i);
+    return t->type == FLEET_TK_PUNCT && t->punct == p;
 }
 
-static int is_opener(const struct lexed *lx, size_t i)
+static int is_opener(const struct fleet_sparql_lexed *lx, size_t i)
 {
     return is_punct(lx, i, '{') || is_punct(lx, i, '(') || is_punct(lx, i, '[');
 }
 
-static int is_closer(const struct lexed *lx, size_t i)
+static int is_closer(const struct fleet_sparql_lexed *lx, size_t i)
 {
     return is_punct(lx, i, '}') || is_punct(lx, i, ')') || is_punct(lx, i, ']');
 }
 
 /* Keywords are case-insensitive, except `a`, which callers test with is_a(). */
-static int is_word(const struct lexed *lx, size_t i, const char *kw)
+static int is_word(const struct fleet_sparql_lexed *lx, size_t i, const char *kw)
 {
-    const struct tok *t = tok(lx, i);
+    const struct fleet_sparql_tok *t = tok(lx, i);
     size_t n = strlen(kw);
-    return t->type == TK_WORD && t->len == n && strncasecmp(lx->src + t->start, kw, n) == 0;
+    return t->type == FLEET_TK_WORD && t->len == n && strncasecmp(lx->src + t->start, kw, n) == 0;
 }
 
-static int is_a(const struct lexed *lx, size_t i)
+static int is_a(const struct fleet_sparql_lexed *lx, size_t i)
 {
-    const struct tok *t = tok(lx, i);
-    return t->type == TK_WORD && t->len == 1 && lx->src[t->start] == 'a';
+    const struct fleet_sparql_tok *t = tok(lx, i);
+    return t->type == FLEET_TK_WORD && t->len == 1 && lx->src[t->start] == 'a';
 }
 
-static int is_iri_or_pname(const struct lexed *lx, size_t i)
+static int is_iri_or_pname(const struct fleet_sparql_lexed *lx, size_t i)
 {
-    enum tok_type ty = tok(lx, i)->type;
-    return ty == TK_IRI || ty == TK_PNAME;
-}
-
-static void lex_free(struct lexed *lx)
-{
-    free(lx->t);
-    lx->t = NULL;
-    lx->n = lx->cap = 0;
-}
-
-static int push_tok(struct lexed *lx, const struct tok *t)
-{
-    if (lx->n == lx->cap) {
-        size_t cap = lx->cap ? lx->cap * 2 : 64;
-        if (cap > SIZE_MAX / sizeof(*lx->t))
-            return -1;
-        struct tok *v = realloc(lx->t, cap * sizeof(*v));
-        if (!v)
-            return -1;
-        lx->t = v;
-        lx->cap = cap;
-    }
-    lx->t[lx->n++] = *t;
-    return 0;
-}
-
-/* Length of an EXPONENT at s[p], or 0. */
-static size_t exponent_len(const char *s, size_t len, size_t p)
-{
-    if (p >= len || (s[p] != 'e' && s[p] != 'E'))
-        return 0;
-    size_t q = p + 1;
-    if (q < len && (s[q] == '+' || s[q] == '-'))
-        q++;
-    if (q >= len || !is_digit((unsigned char)s[q]))
-        return 0;
-    while (q < len && is_digit((unsigned char)s[q]))
-        q++;
-    return q - p;
-}
-
-static size_t scan_number(const char *s, size_t len, size_t p)
-{
-    size_t q = p;
-    if (s[q] == '+' || s[q] == '-')
-        q++;
-    while (q < len && is_digit((unsigned char)s[q]))
-        q++;
-    if (q + 1 < len && s[q] == '.' && is_digit((unsigned char)s[q + 1])) {
-        q++;
-        while (q < len && is_digit((unsigned char)s[q]))
-            q++;
-    } else if (q < len && s[q] == '.' && exponent_len(s, len, q + 1)) {
-        q++; /* `1.e5` is a DOUBLE; `1.` is an INTEGER followed by a dot */
-    }
-    return q + exponent_len(s, len, q);
-}
-
-/* PN_LOCAL from s[p]: returns its end, which never includes a trailing unescaped dot. */
-static size_t scan_local(const char *s, size_t len, size_t p)
-{
-    static const char esc[] = "_~.-!$&'()*+,;=/?#@%";
-    size_t q = p, end = p;
-    while (q < len) {
-        unsigned char c = (unsigned char)s[q];
-        if (c == '%') {
-            if (q + 2 < len && is_hex((unsigned char)s[q + 1]) && is_hex((unsigned char)s[q + 2]))
-                q += 3;
-            else
-                break;
-        } else if (c == '\\') {
-            if (q + 1 < len && s[q + 1] != '\0' && strchr(esc, s[q + 1]))
-                q += 2;
-            else
-                break;
-        } else if (c == '.' || c == '-') {
-            if (q == p)
-                break;
-            q++;
-            if (c == '.')
-                continue;
-        } else if (is_pn_u(c) || is_digit(c) || c == ':') {
-            q++;
-        } else {
-            break;
-        }
-        end = q;
-    }
-    return end;
-}
-
-/* After '<': the end of an IRIREF (one past '>'), or 0 if the text is not one. *at_eof says the
- * scan ran into the end of the input rather than into a character an IRI cannot hold. */
-static size_t scan_iri(const char *s, size_t len, size_t p, int *at_eof)
-{
-    size_t q = p + 1;
-    *at_eof = 0;
-    while (q < len) {
-        unsigned char c = (unsigned char)s[q];
-        if (c == '>')
-            return q + 1;
-        if (c <= 0x20 || strchr("<\"{}|^`", c))
-            return 0;
-        if (c == '\\') {
-            if (q + 1 < len && (s[q + 1] == 'u' || s[q + 1] == 'U')) {
-                q += 2;
-                continue;
-            }
-            return 0;
-        }
-        q++;
-    }
-    *at_eof = 1;
-    return 0;
-}
-
-/* Whether s starts with `scheme:` (and, with slashes set, `scheme://`). */
-static int looks_like_scheme(const char *s, size_t len, int slashes)
-{
-    size_t i = 0;
-    if (len == 0 || !is_alpha((unsigned char)s[0]))
-        return 0;
-    while (i < len && (is_alpha((unsigned char)s[i]) || is_digit((unsigned char)s[i]) ||
-                       s[i] == '+' || s[i] == '-' || s[i] == '.'))
-        i++;
-    if (i >= len || s[i] != ':')
-        return 0;
-    return !slashes || (i + 2 < len && s[i + 1] == '/' && s[i + 2] == '/');
-}
-
-/* Splits src[0..len) into tokens and pairs brackets. */
-static enum fleet_err lex(const char *src, size_t len, struct lexed *lx, char *err, size_t errlen)
-{
-    size_t stack[FLEET_SPARQL_MAX_DEPTH];
-    size_t depth = 0;
-    size_t p = 0;
-
-    lx->src = src;
-    lx->srclen = len;
-    lx->t = NULL;
-    lx->n = lx->cap = 0;
-    while (p < len) {
-        unsigned char c = (unsigned char)src[p];
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-            p++;
-            continue;
-        }
-        if (c == '#') {
-            while (p < len && src[p] != '\n' && src[p] != '\r')
-                p++;
-            continue;
-        }
-        struct tok t = {TK_PUNCT, c, p, 1, 0};
-        unsigned char n1 = p + 1 < len ? (unsigned char)src[p + 1] : 0;
-        unsigned char n2 = p + 2 < len ? (unsigned char)src[p + 2] : 0;
-        if (c == '<') {
-            int at_eof;
-            size_t end = scan_iri(src, len, p, &at_eof);
-            if (end) {
-                t.type = TK_IRI;
-                t.len = end - p;
-            } else if (looks_like_scheme(src + p + 1, len - p - 1, !at_eof)) {
-                /* `<scheme://` can never start a valid expression, nor `<scheme:` at the end of
-                 * the text; anything else (`?a <?b`, `?a <ex:b`) is the less-than operator. */
-                set_err(err, errlen, "unterminated IRI at line %u", line_of(src, p));
-                goto inval;
-            } else if (n1 == '=') {
-                t.punct = P_LE;
-                t.len = 2;
-            }
-        } else if (c == '"' || c == '\'') {
-            size_t q;
-            t.type = TK_STRING;
-            if (n1 == c && n2 == c) {
-                for (q = p + 3;; q++) {
-                    if (q >= len)
-                        goto unterminated;
-                    if (src[q] == '\\') {
-                        q++;
-                        continue;
-                    }
-                    if (q + 2 < len && src[q] == c && src[q + 1] == c && src[q + 2] == c) {
-                        q += 3;
-                        break;
-                    }
-                }
-            } else {
-                for (q = p + 1;; q++) {
-                    if (q >= len || src[q] == '\n' || src[q] == '\r')
-                        goto unterminated;
-                    if (src[q] == '\\') {
-                        q++;
-                        continue;
-                    }
-                    if ((unsigned char)src[q] == c) {
-                        q++;
-                        break;
-                    }
-                }
-            }
-            t.len = q - p;
-        } else if ((c == '?' || c == '$') && is_varname(n1)) {
-            size_t q = p + 1;
-            while (q < len && is_varname((unsigned char)src[q]))
-                q++;
-            t.type = TK_VAR;
-            t.len = q - p;
-        } else if (c == '@' && is_alpha(n1)) {
-            size_t q = p + 1;
-            while (q < len && is_alpha((unsigned char)src[q]))
-                q++;
-            while (q + 1 < len && src[q] == '-' && is_alnum((unsigned char)src[q + 1])) {
-                q++;
-                while (q < len && is_alnum((unsigned char)src[q]))
-                    q++;
-            }
-            t.type = TK_LANGTAG;
-            t.len = q - p;
-        } else if (c == '_' && n1 == ':') {
-            size_t q = p + 2, end = p + 2;
-            if (q < len && is_varname((unsigned char)src[q])) {
-                /* the label may hold dots, but not end with one */
-                for (q++, end = q; q < len && (is_pn_chars((unsigned char)src[q]) || src[q] == '.');
-                     q++)
-                    if (src[q] != '.')
-                        end = q + 1;
-            }
-            t.type = TK_BNODE;
-            t.len = end - p;
-        } else if (is_digit(c) || (c == '.' && is_digit(n1)) ||
-                   ((c == '+' || c == '-') && (is_digit(n1) || (n1 == '.' && is_digit(n2))))) {
-            t.type = TK_NUMBER;
-            t.len = scan_number(src, len, p) - p;
-        } else if (is_pn_base(c) || c == ':') {
-            size_t q = p, last = p;
-            if (c != ':') {
-                for (q = p + 1, last = q;
-                     q < len && (is_pn_chars((unsigned char)src[q]) || src[q] == '.');) {
-                    q++;
-                    if (src[q - 1] != '.')
-                        last = q;
-                }
-            }
-            if (last < len && src[last] == ':') {
-                t.type = TK_PNAME;
-                t.len = scan_local(src, len, last + 1) - p;
-            } else {
-                q = p + 1;
-                while (q < len &&
-                       (is_alpha((unsigned char)src[q]) || is_digit((unsigned char)src[q]) ||
-                        src[q] == '_' || (unsigned char)src[q] >= 0x80))
-                    q++;
-                t.type = TK_WORD;
-                t.len = q - p;
-            }
-        } else if (c == '^' && n1 == '^') {
-            t.punct = P_HATHAT;
-            t.len = 2;
-        } else if (c == '|' && n1 == '|') {
-            t.punct = P_OR;
-            t.len = 2;
-        } else if (c == '&' && n1 == '&') {
-            t.punct = P_AND;
-            t.len = 2;
-        } else if (c == '!' && n1 == '=') {
-            t.punct = P_NE;
-            t.len = 2;
-        } else if (c == '>' && n1 == '=') {
-            t.punct = P_GE;
-            t.len = 2;
-        }
-
-        size_t idx = lx->n;
-        if (t.type == TK_PUNCT && (c == '{' || c == '(' || c == '[') && t.len == 1) {
-            if (depth == FLEET_SPARQL_MAX_DEPTH) {
-                set_err(err, errlen, "brackets nested deeper than %d at line %u",
-                        FLEET_SPARQL_MAX_DEPTH, line_of(src, p));
-                goto inval;
-            }
-            stack[depth++] = idx;
-        } else if (t.type == TK_PUNCT && (c == '}' || c == ')' || c == ']') && t.len == 1) {
-            static const char pair[] = {['}'] = '{', [')'] = '(', [']'] = '['};
-            if (depth == 0 || lx->t[stack[depth - 1]].punct != pair[c]) {
-                set_err(err, errlen, "unbalanced '%c' at line %u", c, line_of(src, p));
-                goto inval;
-            }
-            size_t open = stack[--depth];
-            lx->t[open].match = idx;
-            t.match = open;
-        }
-        if (push_tok(lx, &t) != 0)
-            goto nomem;
-        p = t.start + t.len;
-    }
-    if (depth > 0) {
-        size_t open = lx->t[stack[depth - 1]].start;
-        set_err(err, errlen, "'%c' at line %u is never closed", src[open], line_of(src, open));
-        goto inval;
-    }
-    struct tok eof = {TK_EOF, 0, len, 0, 0};
-    if (push_tok(lx, &eof) != 0)
-        goto nomem;
-    return FLEET_OK;
-
-unterminated:
-    set_err(err, errlen, "unterminated string at line %u", line_of(src, p));
-inval:
-    lex_free(lx);
-    return FLEET_ERR_INVAL;
-nomem:
-    lex_free(lx);
-    set_err(err, errlen, "out of memory");
-    return FLEET_ERR_NOMEM;
+    enum fleet_sparql_tok_type ty = tok(lx, i)->type;
+    return ty == FLEET_TK_IRI || ty == FLEET_TK_PNAME;
 }
 
 /* ---- feature scan ------------------------------------------------------------------------ */
@@ -489,7 +121,7 @@ nomem:
  * function works on tokens [i, hi), hi being a closing bracket or EOF, and recurses only into a
  * bracket inside that range. */
 struct scan {
-    const struct lexed *lx;
+    const struct fleet_sparql_lexed *lx;
     unsigned features;
 };
 
@@ -497,10 +129,10 @@ static void scan_ggp(struct scan *s, size_t open);
 static size_t scan_prop_list(struct scan *s, size_t i, size_t hi);
 
 /* VALUES: skips the variable(s) and the data block, which hold terms, never patterns. */
-static size_t skip_values(const struct lexed *lx, size_t i, size_t hi)
+static size_t skip_values(const struct fleet_sparql_lexed *lx, size_t i, size_t hi)
 {
     size_t j = i + 1;
-    if (j < hi && tok(lx, j)->type == TK_VAR)
+    if (j < hi && tok(lx, j)->type == FLEET_TK_VAR)
         j++;
     else if (j < hi && is_punct(lx, j, '('))
         j = tok(lx, j)->match + 1;
@@ -515,7 +147,7 @@ static size_t skip_values(const struct lexed *lx, size_t i, size_t hi)
  * query's own WHERE) matter. */
 static void scan_expr(struct scan *s, size_t i, size_t hi)
 {
-    const struct lexed *lx = s->lx;
+    const struct fleet_sparql_lexed *lx = s->lx;
     while (i < hi) {
         if (is_punct(lx, i, '{')) {
             scan_ggp(s, i);
@@ -542,26 +174,26 @@ static size_t scan_parens(struct scan *s, size_t i, size_t hi)
 /* A graph node (subject or object): returns the index after it, or i if there is none. */
 static size_t scan_node(struct scan *s, size_t i, size_t hi)
 {
-    const struct lexed *lx = s->lx;
-    const struct tok *t = tok(lx, i);
+    const struct fleet_sparql_lexed *lx = s->lx;
+    const struct fleet_sparql_tok *t = tok(lx, i);
     if (i >= hi)
         return i;
     switch (t->type) {
-    case TK_VAR:
-    case TK_IRI:
-    case TK_PNAME:
-    case TK_BNODE:
-    case TK_NUMBER:
+    case FLEET_TK_VAR:
+    case FLEET_TK_IRI:
+    case FLEET_TK_PNAME:
+    case FLEET_TK_BNODE:
+    case FLEET_TK_NUMBER:
         return i + 1;
-    case TK_STRING:
-        if (i + 1 < hi && tok(lx, i + 1)->type == TK_LANGTAG)
+    case FLEET_TK_STRING:
+        if (i + 1 < hi && tok(lx, i + 1)->type == FLEET_TK_LANGTAG)
             return i + 2;
-        if (i + 2 < hi && is_punct(lx, i + 1, P_HATHAT) && is_iri_or_pname(lx, i + 2))
+        if (i + 2 < hi && is_punct(lx, i + 1, FLEET_P_HATHAT) && is_iri_or_pname(lx, i + 2))
             return i + 3;
         return i + 1;
-    case TK_WORD:
+    case FLEET_TK_WORD:
         return is_word(lx, i, "true") || is_word(lx, i, "false") ? i + 1 : i;
-    case TK_PUNCT:
+    case FLEET_TK_PUNCT:
         if (t->punct == '[') {
             scan_prop_list(s, i + 1, t->match);
             return t->match + 1;
@@ -584,12 +216,12 @@ static size_t scan_node(struct scan *s, size_t i, size_t hi)
  * name or `a` is a property path. Returns the index after the verb, or i if there is none. */
 static size_t scan_verb(struct scan *s, size_t i, size_t hi)
 {
-    const struct lexed *lx = s->lx;
+    const struct fleet_sparql_lexed *lx = s->lx;
     size_t j = i;
     int path = 0;
     if (i >= hi)
         return i;
-    if (tok(lx, i)->type == TK_VAR)
+    if (tok(lx, i)->type == FLEET_TK_VAR)
         return i + 1;
     while (j < hi) {
         while (j < hi && (is_punct(lx, j, '^') || is_punct(lx, j, '!'))) {
@@ -624,7 +256,7 @@ static size_t scan_verb(struct scan *s, size_t i, size_t hi)
 
 static size_t scan_prop_list(struct scan *s, size_t i, size_t hi)
 {
-    const struct lexed *lx = s->lx;
+    const struct fleet_sparql_lexed *lx = s->lx;
     for (;;) {
         size_t j = scan_verb(s, i, hi);
         if (j == i)
@@ -652,17 +284,17 @@ static size_t scan_prop_list(struct scan *s, size_t i, size_t hi)
 /* One element of a group graph pattern at i; returns the index after it (> i). */
 static size_t scan_ggp_element(struct scan *s, size_t i, size_t hi)
 {
-    const struct lexed *lx = s->lx;
-    const struct tok *t = tok(lx, i);
+    const struct fleet_sparql_lexed *lx = s->lx;
+    const struct fleet_sparql_tok *t = tok(lx, i);
     if (is_punct(lx, i, '{')) {
         scan_ggp(s, i);
         return t->match + 1;
     }
-    if (t->type == TK_WORD) {
+    if (t->type == FLEET_TK_WORD) {
         if (is_word(lx, i, "FILTER")) {
             /* FILTER (expr) | FILTER builtin(...) | FILTER fn(...) | FILTER [NOT] EXISTS {..} */
             size_t j = i + 1;
-            if (j < hi && (tok(lx, j)->type == TK_WORD || is_iri_or_pname(lx, j)) &&
+            if (j < hi && (tok(lx, j)->type == FLEET_TK_WORD || is_iri_or_pname(lx, j)) &&
                 is_punct(lx, j + 1, '(') && j + 1 < hi)
                 j++;
             return scan_parens(s, j, hi);
@@ -675,7 +307,7 @@ static size_t scan_ggp_element(struct scan *s, size_t i, size_t hi)
             size_t j = i + 1;
             if (is_word(lx, j, "SILENT"))
                 j++;
-            if (j < hi && (tok(lx, j)->type == TK_VAR || is_iri_or_pname(lx, j)))
+            if (j < hi && (tok(lx, j)->type == FLEET_TK_VAR || is_iri_or_pname(lx, j)))
                 j++;
             return j < hi ? j : hi;
         }
@@ -702,7 +334,7 @@ static void scan_ggp(struct scan *s, size_t open)
     }
 }
 
-static unsigned scan_features(const struct lexed *lx)
+static unsigned scan_features(const struct fleet_sparql_lexed *lx)
 {
     struct scan s = {lx, 0};
     for (size_t i = 0; i < lx->n; i++) {
@@ -789,9 +421,9 @@ static enum fleet_err apply_edits(const char *src, size_t len, struct edits *e,
 }
 
 /* Appends the source text of tokens [a, b] (inclusive), comments between them included. */
-static void put_span(struct fleet_buf *b, const struct lexed *lx, size_t first, size_t last)
+static void put_span(struct fleet_buf *b, const struct fleet_sparql_lexed *lx, size_t first, size_t last)
 {
-    const struct tok *x = tok(lx, first), *y = tok(lx, last);
+    const struct fleet_sparql_tok *x = tok(lx, first), *y = tok(lx, last);
     if (y->start + y->len > x->start)
         fleet_buf_append(b, lx->src + x->start, y->start + y->len - x->start);
 }
@@ -799,23 +431,23 @@ static void put_span(struct fleet_buf *b, const struct lexed *lx, size_t first, 
 /* ---- VALUES ?x { ... } ------------------------------------------------------------------- */
 
 /* Index after the DataBlockValue at i, or i if there is none there. */
-static size_t data_value_end(const struct lexed *lx, size_t i, size_t hi)
+static size_t data_value_end(const struct fleet_sparql_lexed *lx, size_t i, size_t hi)
 {
     if (i >= hi)
         return i;
     switch (tok(lx, i)->type) {
-    case TK_IRI:
-    case TK_PNAME:
-    case TK_NUMBER:
+    case FLEET_TK_IRI:
+    case FLEET_TK_PNAME:
+    case FLEET_TK_NUMBER:
         return i + 1;
-    case TK_WORD:
+    case FLEET_TK_WORD:
         if (is_word(lx, i, "UNDEF") || is_word(lx, i, "true") || is_word(lx, i, "false"))
             return i + 1;
         return i;
-    case TK_STRING:
-        if (i + 1 < hi && tok(lx, i + 1)->type == TK_LANGTAG)
+    case FLEET_TK_STRING:
+        if (i + 1 < hi && tok(lx, i + 1)->type == FLEET_TK_LANGTAG)
             return i + 2;
-        if (i + 2 < hi && is_punct(lx, i + 1, P_HATHAT) && is_iri_or_pname(lx, i + 2))
+        if (i + 2 < hi && is_punct(lx, i + 1, FLEET_P_HATHAT) && is_iri_or_pname(lx, i + 2))
             return i + 3;
         return i + 1;
     default:
@@ -823,12 +455,12 @@ static size_t data_value_end(const struct lexed *lx, size_t i, size_t hi)
     }
 }
 
-static enum fleet_err rewrite_values(const struct lexed *lx, struct edits *e)
+static enum fleet_err rewrite_values(const struct fleet_sparql_lexed *lx, struct edits *e)
 {
     struct fleet_buf b = FLEET_BUF_INIT;
     enum fleet_err rc = FLEET_OK;
     for (size_t i = 0; i + 2 < lx->n; i++) {
-        if (!is_word(lx, i, "VALUES") || tok(lx, i + 1)->type != TK_VAR ||
+        if (!is_word(lx, i, "VALUES") || tok(lx, i + 1)->type != FLEET_TK_VAR ||
             !is_punct(lx, i + 2, '{'))
             continue;
         size_t close = tok(lx, i + 2)->match;
@@ -867,18 +499,18 @@ out:
 
 /* Fresh variables are ?__fleet_gN with N above every ?__fleet_gN the query already has; the
  * store hides ?__fleet_* variables from results. */
-static unsigned long long first_fresh(const struct lexed *lx)
+static unsigned long long first_fresh(const struct fleet_sparql_lexed *lx)
 {
     static const char stem[] = "__fleet_g";
     unsigned long long max = 0;
     for (size_t i = 0; i < lx->n; i++) {
-        const struct tok *t = &lx->t[i];
+        const struct fleet_sparql_tok *t = &lx->t[i];
         const char *s = lx->src + t->start + 1;
         size_t len = t->len - 1, k = sizeof(stem) - 1;
         unsigned long long v = 0;
         /* Eighteen digits at most: the counter, bounded by the number of tokens, never gets
          * to nineteen, so longer names cannot collide. */
-        if (t->type != TK_VAR || len <= k || len > k + 18 || memcmp(s, stem, k) != 0)
+        if (t->type != FLEET_TK_VAR || len <= k || len > k + 18 || memcmp(s, stem, k) != 0)
             continue;
         for (; k < len && is_digit((unsigned char)s[k]); k++)
             v = v * 10 + (unsigned long long)(s[k] - '0');
@@ -888,13 +520,13 @@ static unsigned long long first_fresh(const struct lexed *lx)
     return max;
 }
 
-static int is_modifier_word(const struct lexed *lx, size_t i)
+static int is_modifier_word(const struct fleet_sparql_lexed *lx, size_t i)
 {
     return is_word(lx, i, "HAVING") || is_word(lx, i, "ORDER") || is_word(lx, i, "LIMIT") ||
            is_word(lx, i, "OFFSET") || is_word(lx, i, "VALUES");
 }
 
-static int has_brace(const struct lexed *lx, size_t a, size_t b)
+static int has_brace(const struct fleet_sparql_lexed *lx, size_t a, size_t b)
 {
     for (size_t i = a; i < b; i++)
         if (is_punct(lx, i, '{'))
@@ -903,7 +535,7 @@ static int has_brace(const struct lexed *lx, size_t a, size_t b)
 }
 
 /* One GROUP BY at g (the GROUP token). Returns the index to continue from. */
-static size_t rewrite_group(const struct lexed *lx, size_t g, struct edits *e,
+static size_t rewrite_group(const struct fleet_sparql_lexed *lx, size_t g, struct edits *e,
                             unsigned long long *counter, enum fleet_err *rc)
 {
     struct fleet_buf keys = FLEET_BUF_INIT, binds = FLEET_BUF_INIT, ins = FLEET_BUF_INIT;
@@ -912,11 +544,11 @@ static size_t rewrite_group(const struct lexed *lx, size_t g, struct edits *e,
     int exprs = 0, bad = 0;
 
     for (;;) {
-        const struct tok *t = tok(lx, k);
+        const struct fleet_sparql_tok *t = tok(lx, k);
         size_t next;
         if (keys.len)
             fleet_buf_putc(&keys, ' ');
-        if (t->type == TK_VAR) {
+        if (t->type == FLEET_TK_VAR) {
             put_span(&keys, lx, k, k);
             next = k + 1;
         } else if (is_punct(lx, k, '(')) {
@@ -928,7 +560,7 @@ static size_t rewrite_group(const struct lexed *lx, size_t g, struct edits *e,
             if (binds.len)
                 fleet_buf_putc(&binds, ' ');
             fleet_buf_puts(&binds, "BIND(");
-            if (is_word(lx, m - 2, "AS") && tok(lx, m - 1)->type == TK_VAR) {
+            if (is_word(lx, m - 2, "AS") && tok(lx, m - 1)->type == FLEET_TK_VAR) {
                 if (m < k + 4) {
                     bad = 1;
                     break;
@@ -949,7 +581,7 @@ static size_t rewrite_group(const struct lexed *lx, size_t g, struct edits *e,
             fleet_buf_putc(&binds, ')');
             exprs = 1;
             next = m + 1;
-        } else if ((t->type == TK_WORD || t->type == TK_IRI || t->type == TK_PNAME) &&
+        } else if ((t->type == FLEET_TK_WORD || t->type == FLEET_TK_IRI || t->type == FLEET_TK_PNAME) &&
                    !is_modifier_word(lx, k) && is_punct(lx, k + 1, '(')) {
             next = tok(lx, k + 1)->match + 1; /* a built-in or function call, kept as is */
             put_span(&keys, lx, k, next - 1);
@@ -1007,7 +639,7 @@ out:
 
 /* Rewrites GROUP BY only where the grammar puts one: at the top level of the query or directly
  * in a sub-select's `{ SELECT .. }`. Elsewhere the text is not SPARQL and is left to rasqal. */
-static enum fleet_err rewrite_group_by(const struct lexed *lx, struct edits *e)
+static enum fleet_err rewrite_group_by(const struct fleet_sparql_lexed *lx, struct edits *e)
 {
     enum fleet_err rc = FLEET_OK;
     unsigned long long counter = first_fresh(lx);
@@ -1035,7 +667,7 @@ static enum fleet_err rewrite_group_by(const struct lexed *lx, struct edits *e)
 enum fleet_err fleet_sparql_fix_query(const char *query, struct fleet_buf *out, unsigned *features,
                                       char *err, size_t errlen)
 {
-    struct lexed lx = {0};
+    struct fleet_sparql_lexed lx = {0};
     struct edits e = {0};
     struct fleet_buf pass1 = FLEET_BUF_INIT, pass2 = FLEET_BUF_INIT;
     enum fleet_err rc;
@@ -1047,7 +679,7 @@ enum fleet_err fleet_sparql_fix_query(const char *query, struct fleet_buf *out, 
         set_err(err, errlen, "no query");
         return FLEET_ERR_INVAL;
     }
-    rc = lex(query, strlen(query), &lx, err, errlen);
+    rc = fleet_sparql_lex(query, strlen(query), &lx, err, errlen);
     if (rc != FLEET_OK)
         goto out;
     feats = scan_features(&lx);
@@ -1057,9 +689,9 @@ enum fleet_err fleet_sparql_fix_query(const char *query, struct fleet_buf *out, 
     if (rc != FLEET_OK)
         goto out;
     edits_free(&e);
-    lex_free(&lx);
+    fleet_sparql_lex_free(&lx);
     fleet_buf_append(&pass1, "", 0);
-    rc = lex(pass1.data ? pass1.data : "", pass1.len, &lx, err, errlen);
+    rc = fleet_sparql_lex(pass1.data ? pass1.data : "", pass1.len, &lx, err, errlen);
     if (rc == FLEET_OK)
         rc = rewrite_group_by(&lx, &e);
     if (rc == FLEET_OK)
@@ -1079,7 +711,7 @@ out:
     else if (rc == FLEET_ERR_INTERNAL)
         set_err(err, errlen, "internal error: overlapping rewrites");
     edits_free(&e);
-    lex_free(&lx);
+    fleet_sparql_lex_free(&lx);
     fleet_buf_free(&pass1);
     fleet_buf_free(&pass2);
     return rc;
@@ -1403,9 +1035,9 @@ static void prologue_free(struct prologue *p)
 }
 
 /* The IRI of an IRIREF token, escapes decoded and resolved against the BASE; new string. */
-static char *iri_of_ref(const struct prologue *p, const struct lexed *lx, size_t i)
+static char *iri_of_ref(const struct prologue *p, const struct fleet_sparql_lexed *lx, size_t i)
 {
-    const struct tok *t = tok(lx, i);
+    const struct fleet_sparql_tok *t = tok(lx, i);
     struct fleet_buf raw = FLEET_BUF_INIT;
     put_iri_decoded(&raw, lx->src + t->start + 1, t->len - 2);
     fleet_buf_append(&raw, "", 0);
@@ -1415,26 +1047,26 @@ static char *iri_of_ref(const struct prologue *p, const struct lexed *lx, size_t
 }
 
 /* The declaration a prefixed-name token refers to, or NULL. */
-static struct prefix *prefix_of(const struct prologue *p, const struct lexed *lx, size_t i)
+static struct prefix *prefix_of(const struct prologue *p, const struct fleet_sparql_lexed *lx, size_t i)
 {
-    const struct tok *t = tok(lx, i);
+    const struct fleet_sparql_tok *t = tok(lx, i);
     const char *s = lx->src + t->start;
     const char *colon = memchr(s, ':', t->len);
     size_t k;
-    if (t->type != TK_PNAME || !colon || !strmap_get(&p->names, s, (size_t)(colon - s), &k))
+    if (t->type != FLEET_TK_PNAME || !colon || !strmap_get(&p->names, s, (size_t)(colon - s), &k))
         return NULL;
     return &p->v[k];
 }
 
 /* Expands an IRIREF or a prefixed name into *iri (new). */
-static enum fleet_err expand_term(const struct prologue *p, const struct lexed *lx, size_t i,
+static enum fleet_err expand_term(const struct prologue *p, const struct fleet_sparql_lexed *lx, size_t i,
                                   char **iri, char *err, size_t errlen)
 {
-    const struct tok *t = tok(lx, i);
+    const struct fleet_sparql_tok *t = tok(lx, i);
     *iri = NULL;
-    if (t->type == TK_IRI) {
+    if (t->type == FLEET_TK_IRI) {
         *iri = iri_of_ref(p, lx, i);
-    } else if (t->type == TK_PNAME) {
+    } else if (t->type == FLEET_TK_PNAME) {
         const char *s = lx->src + t->start;
         const char *colon = memchr(s, ':', t->len);
         const struct prefix *pf = prefix_of(p, lx, i);
@@ -1462,11 +1094,11 @@ static enum fleet_err expand_term(const struct prologue *p, const struct lexed *
     return FLEET_OK;
 }
 
-static int is_pname_ns(const struct lexed *lx, size_t i)
+static int is_pname_ns(const struct fleet_sparql_lexed *lx, size_t i)
 {
-    const struct tok *t = tok(lx, i);
+    const struct fleet_sparql_tok *t = tok(lx, i);
     const char *s = lx->src + t->start;
-    return t->type == TK_PNAME && memchr(s, ':', t->len) == s + t->len - 1;
+    return t->type == FLEET_TK_PNAME && memchr(s, ':', t->len) == s + t->len - 1;
 }
 
 /* Records one PREFIX declaration; steals name and iri (also on failure). */
@@ -1498,12 +1130,12 @@ nomem:
 }
 
 /* Consumes BASE and PREFIX declarations from *i (below hi) into p. */
-static enum fleet_err prologue_parse(struct prologue *p, const struct lexed *lx, size_t *i,
+static enum fleet_err prologue_parse(struct prologue *p, const struct fleet_sparql_lexed *lx, size_t *i,
                                      size_t hi, char *err, size_t errlen)
 {
     for (;;) {
         size_t k = *i;
-        if (k + 1 < hi && is_word(lx, k, "BASE") && tok(lx, k + 1)->type == TK_IRI) {
+        if (k + 1 < hi && is_word(lx, k, "BASE") && tok(lx, k + 1)->type == FLEET_TK_IRI) {
             char *base = iri_of_ref(p, lx, k + 1);
             if (!base)
                 goto nomem;
@@ -1511,8 +1143,8 @@ static enum fleet_err prologue_parse(struct prologue *p, const struct lexed *lx,
             p->base = base;
             *i = k + 2;
         } else if (k + 2 < hi && is_word(lx, k, "PREFIX") && is_pname_ns(lx, k + 1) &&
-                   tok(lx, k + 2)->type == TK_IRI) {
-            const struct tok *nt = tok(lx, k + 1);
+                   tok(lx, k + 2)->type == FLEET_TK_IRI) {
+            const struct fleet_sparql_tok *nt = tok(lx, k + 1);
             char *name = strndup(lx->src + nt->start, nt->len - 1);
             char *iri = iri_of_ref(p, lx, k + 2);
             if (!name || !iri) {
@@ -1542,21 +1174,21 @@ static int idx_cmp(const void *a, const void *b)
  * relative IRI (or uses a prefix that still is one), and each prefix it uses, in declaration
  * order. Only what is used, so that a
  * request of many operations after many declarations does not grow quadratically. */
-static enum fleet_err prologue_put_used(struct prologue *p, const struct lexed *lx, size_t c,
+static enum fleet_err prologue_put_used(struct prologue *p, const struct fleet_sparql_lexed *lx, size_t c,
                                         size_t b, size_t op, struct fleet_buf *out)
 {
     size_t *used = NULL, nused = 0, cap = 0;
     int relative = 0;
     for (size_t i = c; i < b; i++) {
-        const struct tok *t = tok(lx, i);
-        if (t->type == TK_IRI && !looks_like_scheme(lx->src + t->start + 1, t->len - 2, 0)) {
+        const struct fleet_sparql_tok *t = tok(lx, i);
+        if (t->type == FLEET_TK_IRI && !fleet_sparql_looks_like_scheme(lx->src + t->start + 1, t->len - 2, 0)) {
             relative = 1;
-        } else if (t->type == TK_PNAME) {
+        } else if (t->type == FLEET_TK_PNAME) {
             struct prefix *pf = prefix_of(p, lx, i);
             if (!pf || pf->used_by == op + 1)
                 continue;
             pf->used_by = op + 1;
-            if (!looks_like_scheme(pf->iri, strlen(pf->iri), 0))
+            if (!fleet_sparql_looks_like_scheme(pf->iri, strlen(pf->iri), 0))
                 relative = 1; /* declared under a BASE that was itself relative */
             if (nused == cap) {
                 cap = cap ? cap * 2 : 8;
@@ -1681,7 +1313,7 @@ void fleet_sparql_strv_free(char **v)
 enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struct fleet_buf *select,
                                           char *err, size_t errlen)
 {
-    struct lexed lx = {0};
+    struct fleet_sparql_lexed lx = {0};
     struct prologue pro = {0};
     struct strv list = {0}, vars = {0};
     struct fleet_buf sel = FLEET_BUF_INIT;
@@ -1696,7 +1328,7 @@ enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struc
         return FLEET_ERR_INVAL;
     }
     limit = output_limit(strlen(query));
-    rc = lex(query, strlen(query), &lx, err, errlen);
+    rc = fleet_sparql_lex(query, strlen(query), &lx, err, errlen);
     if (rc != FLEET_OK)
         goto out;
     rc = prologue_parse(&pro, &lx, &i, lx.n - 1, err, errlen);
@@ -1709,8 +1341,8 @@ enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struc
     }
     d = i++;
     for (;; i++) {
-        const struct tok *t = tok(&lx, i);
-        if (t->type == TK_VAR) {
+        const struct fleet_sparql_tok *t = tok(&lx, i);
+        if (t->type == FLEET_TK_VAR) {
             char *v = strndup(query + t->start + 1, t->len - 1);
             if (!v) {
                 rc = FLEET_ERR_NOMEM;
@@ -1718,7 +1350,7 @@ enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struc
             }
             if ((rc = strv_add_unique(&vars, v)) != FLEET_OK)
                 goto out;
-        } else if (t->type == TK_IRI || t->type == TK_PNAME) {
+        } else if (t->type == FLEET_TK_IRI || t->type == FLEET_TK_PNAME) {
             char *iri;
             rc = expand_term(&pro, &lx, i, &iri, err, errlen);
             if (rc != FLEET_OK)
@@ -1773,7 +1405,7 @@ out:
     strv_clear(&vars);
     fleet_buf_free(&sel);
     prologue_free(&pro);
-    lex_free(&lx);
+    fleet_sparql_lex_free(&lx);
     return rc;
 }
 
@@ -1781,11 +1413,11 @@ out:
 
 /* The value of the INTEGER token at i (digits only, no sign), saturating at UINT64_MAX.
  * Returns 0, or -1 if the token is not one. */
-static int integer_at(const struct lexed *lx, size_t i, uint64_t *v)
+static int integer_at(const struct fleet_sparql_lexed *lx, size_t i, uint64_t *v)
 {
-    const struct tok *t = tok(lx, i);
+    const struct fleet_sparql_tok *t = tok(lx, i);
     uint64_t x = 0;
-    if (t->type != TK_NUMBER)
+    if (t->type != FLEET_TK_NUMBER)
         return -1;
     for (size_t k = 0; k < t->len; k++) {
         unsigned char c = (unsigned char)lx->src[t->start + k];
@@ -1800,7 +1432,7 @@ static int integer_at(const struct lexed *lx, size_t i, uint64_t *v)
 
 /* Removes tokens [first, last] and the blanks after them; a space stays where the text around
  * would otherwise touch (`}LIMIT 5 VALUES`). */
-static enum fleet_err cut_tokens(const struct lexed *lx, size_t first, size_t last, struct edits *e)
+static enum fleet_err cut_tokens(const struct fleet_sparql_lexed *lx, size_t first, size_t last, struct edits *e)
 {
     struct fleet_buf sp = FLEET_BUF_INIT;
     size_t from = tok(lx, first)->start, to = tok(lx, last)->start + tok(lx, last)->len;
@@ -1813,7 +1445,7 @@ static enum fleet_err cut_tokens(const struct lexed *lx, size_t first, size_t la
 
 /* Finds the edits for fleet_sparql_take_distinct; leaves e empty if the query is not one to
  * rewrite. */
-static enum fleet_err plan_distinct(const struct lexed *lx, struct edits *e,
+static enum fleet_err plan_distinct(const struct fleet_sparql_lexed *lx, struct edits *e,
                                     struct fleet_sparql_slice *s)
 {
     struct fleet_sparql_slice found = {0};
@@ -1821,10 +1453,10 @@ static enum fleet_err plan_distinct(const struct lexed *lx, struct edits *e,
     enum fleet_err rc;
 
     for (;;) { /* the prologue */
-        if (is_word(lx, i, "BASE") && tok(lx, i + 1)->type == TK_IRI)
+        if (is_word(lx, i, "BASE") && tok(lx, i + 1)->type == FLEET_TK_IRI)
             i += 2;
         else if (is_word(lx, i, "PREFIX") && is_pname_ns(lx, i + 1) &&
-                 tok(lx, i + 2)->type == TK_IRI)
+                 tok(lx, i + 2)->type == FLEET_TK_IRI)
             i += 3;
         else
             break;
@@ -1881,7 +1513,7 @@ enum fleet_err fleet_sparql_take_distinct(const char *query, struct fleet_buf *o
                                           struct fleet_sparql_slice *slice, char *err,
                                           size_t errlen)
 {
-    struct lexed lx = {0};
+    struct fleet_sparql_lexed lx = {0};
     struct edits e = {0};
     struct fleet_sparql_slice s = {0};
     struct fleet_buf text = FLEET_BUF_INIT;
@@ -1895,7 +1527,7 @@ enum fleet_err fleet_sparql_take_distinct(const char *query, struct fleet_buf *o
         return FLEET_ERR_INVAL;
     }
     len = strlen(query);
-    rc = lex(query, len, &lx, err, errlen);
+    rc = fleet_sparql_lex(query, len, &lx, err, errlen);
     if (rc != FLEET_OK)
         return rc;
     rc = plan_distinct(&lx, &e, &s);
@@ -1913,7 +1545,7 @@ enum fleet_err fleet_sparql_take_distinct(const char *query, struct fleet_buf *o
     else if (rc == FLEET_ERR_INTERNAL)
         set_err(err, errlen, "internal error: overlapping rewrites");
     edits_free(&e);
-    lex_free(&lx);
+    fleet_sparql_lex_free(&lx);
     fleet_buf_free(&text);
     return rc;
 }
@@ -1944,7 +1576,7 @@ void fleet_update_ops_free(struct fleet_update_op *ops, size_t nops)
 
 /* The text between the brackets at open, from its first token to its last (so a trailing
  * comment can never swallow whatever the caller puts after it); new string. */
-static char *inner_text(const struct lexed *lx, size_t open)
+static char *inner_text(const struct fleet_sparql_lexed *lx, size_t open)
 {
     struct fleet_buf b = FLEET_BUF_INIT;
     size_t close = tok(lx, open)->match;
@@ -1957,7 +1589,7 @@ static char *inner_text(const struct lexed *lx, size_t open)
  * InsertClause? | InsertClause ) UsingClause* WHERE GroupGraphPattern; otherwise leaves op alone
  * (rasqal will judge it). */
 static enum fleet_err parse_modify(struct fleet_update_op *op, const struct prologue *pro,
-                                   const struct lexed *lx, size_t c, size_t b, char *err,
+                                   const struct fleet_sparql_lexed *lx, size_t c, size_t b, char *err,
                                    size_t errlen)
 {
     struct fleet_update_op m = {0};
@@ -2034,7 +1666,7 @@ struct op_list {
 };
 
 /* Classifies the operation in tokens [c, b) and appends it to list. */
-static enum fleet_err add_op(struct op_list *list, struct prologue *pro, const struct lexed *lx,
+static enum fleet_err add_op(struct op_list *list, struct prologue *pro, const struct fleet_sparql_lexed *lx,
                              size_t c, size_t b, size_t limit, char *err, size_t errlen)
 {
     struct fleet_update_op op = {0};
@@ -2107,7 +1739,7 @@ out:
 enum fleet_err fleet_sparql_split_update(const char *update, struct fleet_update_op **ops,
                                          size_t *nops, char *err, size_t errlen)
 {
-    struct lexed lx = {0};
+    struct fleet_sparql_lexed lx = {0};
     struct prologue pro = {0};
     struct op_list list = {0};
     enum fleet_err rc;
@@ -2122,7 +1754,7 @@ enum fleet_err fleet_sparql_split_update(const char *update, struct fleet_update
         return FLEET_ERR_INVAL;
     }
     limit = output_limit(strlen(update));
-    rc = lex(update, strlen(update), &lx, err, errlen);
+    rc = fleet_sparql_lex(update, strlen(update), &lx, err, errlen);
     if (rc != FLEET_OK)
         goto out;
     eof = lx.n - 1;
@@ -2156,7 +1788,7 @@ enum fleet_err fleet_sparql_split_update(const char *update, struct fleet_update
 out:
     fleet_update_ops_free(list.v, list.n);
     prologue_free(&pro);
-    lex_free(&lx);
+    fleet_sparql_lex_free(&lx);
     return rc;
 }
 
@@ -2215,14 +1847,14 @@ enum fleet_err fleet_sparql_bind(const char *tpl, const char *const *names,
                                  const struct fleet_term *values, size_t n, struct fleet_buf *out,
                                  char *err, size_t errlen)
 {
-    struct lexed lx = {0};
+    struct fleet_sparql_lexed lx = {0};
     size_t copied = 0, len = strlen(tpl);
-    enum fleet_err rc = lex(tpl, len, &lx, err, errlen);
+    enum fleet_err rc = fleet_sparql_lex(tpl, len, &lx, err, errlen);
     if (rc != FLEET_OK)
         return rc;
     for (size_t i = 0; i < lx.n && rc == FLEET_OK; i++) {
-        const struct tok *t = &lx.t[i];
-        if (t->type != TK_VAR || tpl[t->start] != '$')
+        const struct fleet_sparql_tok *t = &lx.t[i];
+        if (t->type != FLEET_TK_VAR || tpl[t->start] != '$')
             continue;
         size_t k;
         for (k = 0; k < n; k++)
@@ -2241,6 +1873,6 @@ enum fleet_err fleet_sparql_bind(const char *tpl, const char *const *names,
         fleet_buf_append(out, tpl + copied, len - copied);
     if (rc == FLEET_OK && out->oom)
         rc = FLEET_ERR_NOMEM;
-    lex_free(&lx);
+    fleet_sparql_lex_free(&lx);
     return rc;
 }
