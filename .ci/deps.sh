@@ -1,21 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Installs what tinyfleet needs to build and test on Debian 12 (as root, or through sudo).
-# libcurl4-gnutls-dev, not -openssl-dev: Debian's libraptor2-dev depends on the GnuTLS flavour
-# and the two conflict.
 set -e
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
+# The package list, with the reasons for each choice, is .ci/packages.
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends \
-    build-essential autoconf automake libtool pkg-config \
-    librdf0-dev librasqal3-dev libraptor2-dev libmicrohttpd-dev libjansson-dev \
-    libcurl4-gnutls-dev nettle-dev check python3 curl ca-certificates \
-    valgrind clang libclang-rt-14-dev \
-    libpq-dev postgresql
-# (postgresql: initdb and pg_ctl for tests/integration/test_cluster, which starts its own server
-# in a temp directory; the test skips where they are missing.)
+    $(grep -v '^#' "$(dirname "$0")/packages")
 # systemd-analyze, for tests/integration/systemd.sh. Debian 12 machines mostly have it; installing
 # the package where it is present would upgrade a running systemd, so only where it is missing.
 command -v systemd-analyze >/dev/null 2>&1 ||
