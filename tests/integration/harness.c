@@ -696,3 +696,22 @@ int harness_main(const char *name, Suite *suite)
         rm_rf(run_dir);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+json_t *reply_json(const struct reply *r)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(r->body, r->len, 0, &jerr);
+    ck_assert_msg(j != NULL, "not JSON (%s): %.300s", jerr.text, r->body);
+    return j;
+}
+
+json_t *get_json(const struct daemon *d, const char *path, long want)
+{
+    struct reply r;
+    http(d, "GET", path, NULL, NULL, "application/json", NULL, 0, &r);
+    ck_assert_msg(r.status == want, "GET %s: HTTP %ld (want %ld) %.400s", path, r.status, want,
+                  r.body);
+    json_t *j = reply_json(&r);
+    reply_free(&r);
+    return j;
+}

@@ -73,6 +73,10 @@ void http(const struct daemon *d, const char *method, const char *path, const ch
 char *escape(const char *s);
 int media_is(const struct reply *r, const char *mt);
 void assert_problem(const struct reply *r, long status);
+/* The reply's body as JSON (new); fails the test if it is not JSON. */
+json_t *reply_json(const struct reply *r);
+/* GET path, asserting status want; the body as JSON (new). */
+json_t *get_json(const struct daemon *d, const char *path, long want);
 void data_path(char *out, size_t outlen, const char *graph);
 long send_graph(const struct daemon *d, const char *method, const char *graph,
                        const char *ctype, const char *doc);

@@ -360,25 +360,6 @@ static unsigned fake_results_requests(struct fake *f)
 
 /* ---- the daemon's side ----------------------------------------------------------------------- */
 
-static json_t *json_of(const struct reply *r)
-{
-    json_error_t jerr;
-    json_t *j = json_loadb(r->body, r->len, 0, &jerr);
-    ck_assert_msg(j != NULL, "not JSON (%s): %.300s", jerr.text, r->body);
-    return j;
-}
-
-static json_t *get_json(const struct daemon *d, const char *path, long want)
-{
-    struct reply r;
-    http(d, "GET", path, NULL, NULL, "application/json", NULL, 0, &r);
-    ck_assert_msg(r.status == want, "GET %s: HTTP %ld (want %ld) %.400s", path, r.status, want,
-                  r.body);
-    json_t *j = json_of(&r);
-    reply_free(&r);
-    return j;
-}
-
 static void post_json(const struct daemon *d, const char *path, const char *body, struct reply *r)
 {
     http(d, "POST", path, WRITE_TOKEN, "application/json", NULL, body, strlen(body), r);
@@ -392,7 +373,7 @@ static char *register_fake(const struct daemon *d, const char *td_url, double in
     snprintf(body, sizeof(body), "{\"td_url\": \"%s\", \"interval_s\": %g}", td_url, interval);
     post_json(d, API "/agents", body, &r);
     ck_assert_msg(r.status == 201, "register %s: %ld %s", td_url, r.status, r.body);
-    json_t *j = json_of(&r);
+    json_t *j = reply_json(&r);
     char *id = strdup(json_string_value(json_object_get(j, "id")));
     char want[64];
     snprintf(want, sizeof(want), API "/agents/%s", id);
@@ -523,7 +504,7 @@ static char *upload(const struct daemon *d, const uint8_t *bytes, size_t len, co
     snprintf(meta, sizeof(meta), META_MIC, name);
     upload_model(d, WRITE_TOKEN, bytes, len, meta, &r);
     ck_assert_msg(r.status == 201, "upload: %ld %s", r.status, r.body);
-    json_t *j = json_of(&r);
+    json_t *j = reply_json(&r);
     char *id = strdup(json_string_value(json_object_get(j, "id")));
     snprintf(sha, 65, "%s", json_string_value(json_object_get(j, "sha256")));
     json_decref(j);
@@ -1001,7 +982,7 @@ START_TEST(test_jobs_fake)
     post_json(d, API "/benchmarks/jobs", body, &r);
     ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
     snprintf(loc, sizeof(loc), "%s", r.location);
-    json_t *job = json_of(&r);
+    json_t *job = reply_json(&r);
     reply_free(&r);
     ck_assert_str_eq(json_string_value(json_object_get(job, "model")), model);
     ck_assert_int_eq(json_array_size(json_object_get(job, "items")), 3);

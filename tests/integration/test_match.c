@@ -93,25 +93,6 @@ static const char *shared_kg(const char *test)
     return NULL;
 }
 
-static json_t *json_body(const struct reply *r)
-{
-    json_error_t jerr;
-    json_t *j = json_loadb(r->body, r->len, 0, &jerr);
-    ck_assert_msg(j != NULL, "not JSON (%s): %.300s", jerr.text, r->body);
-    return j;
-}
-
-static json_t *get_json(const struct daemon *d, const char *path, long want)
-{
-    struct reply r;
-    http(d, "GET", path, NULL, NULL, "application/json", NULL, 0, &r);
-    ck_assert_msg(r.status == want, "GET %s: HTTP %ld (want %ld) %.400s", path, r.status, want,
-                  r.body);
-    json_t *j = json_body(&r);
-    reply_free(&r);
-    return j;
-}
-
 /* "/api/v1/things/<escaped iri>" + suffix into out. */
 static void thing_path(char *out, size_t len, const char *iri, const char *suffix)
 {
@@ -152,7 +133,7 @@ static char *upload_file_model(const struct daemon *d, const char *dir, const ch
     struct reply r;
     upload_model(d, WRITE_TOKEN, model, len, meta, &r);
     ck_assert_msg(r.status == 201, "upload %s: %ld %s", name, r.status, r.body);
-    json_t *j = json_body(&r);
+    json_t *j = reply_json(&r);
     char *id = strdup(json_string_value(json_object_get(j, "id")));
     json_decref(j);
     reply_free(&r);
@@ -181,7 +162,7 @@ static char *upload_synthetic(const struct daemon *d, int32_t n, const char *met
     struct reply r;
     upload_model(d, WRITE_TOKEN, bytes, len, meta, &r);
     ck_assert_msg(r.status == 201, "upload: %ld %s", r.status, r.body);
-    json_t *j = json_body(&r);
+    json_t *j = reply_json(&r);
     char *id = strdup(json_string_value(json_object_get(j, "id")));
     if (arena)
         *arena = (unsigned long long)json_integer_value(
@@ -375,7 +356,7 @@ START_TEST(test_real_fleet_verdicts_and_case_studies)
          q, strlen(q), &r);
     free(q);
     ck_assert_int_eq(r.status, 200);
-    json_t *c3 = json_body(&r);
+    json_t *c3 = reply_json(&r);
     reply_free(&r);
     json_t *b3 = json_object_get(json_object_get(c3, "results"), "bindings");
     thing_path(path, sizeof(path), iris[2],
@@ -491,7 +472,7 @@ START_TEST(test_edge_cases)
     http(d, "GET", path, NULL, NULL, NULL, NULL, 0, &r);
     ck_assert_int_eq(r.status, 200);
     ck_assert_msg(strstr(r.link, "offset=2") && strstr(r.link, "fits=false"), "Link: %s", r.link);
-    json_t *j = json_body(&r);
+    json_t *j = reply_json(&r);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "total")), 4);
     ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 2);
     json_decref(j);
@@ -572,7 +553,7 @@ START_TEST(test_deployments)
     /* Fits: 201 with Location, who and the verdict. */
     snprintf(body, sizeof(body), "{\"model\":\"%s\",\"note\":\"ci job 42\"}", id);
     ck_assert_int_eq(deploy(d, EX "board/big", body, &r), 201);
-    json_t *j = json_body(&r);
+    json_t *j = reply_json(&r);
     char dep[32];
     snprintf(dep, sizeof(dep), "%s", json_string_value(json_object_get(j, "id")));
     ck_assert_int_eq(strlen(dep), 16);
@@ -593,7 +574,7 @@ START_TEST(test_deployments)
     reply_free(&r);
     snprintf(body, sizeof(body), "{\"model\":\"%s\",\"force\":true}", id);
     ck_assert_int_eq(deploy(d, EX "board/tiny", body, &r), 201);
-    j = json_body(&r);
+    j = reply_json(&r);
     ck_assert(json_is_true(json_object_get(j, "forced")));
     json_decref(j);
     reply_free(&r);

@@ -47,14 +47,6 @@ static const char *models_dir(const char *test)
     return NULL;
 }
 
-static json_t *json_body(const struct reply *r)
-{
-    json_error_t jerr;
-    json_t *j = json_loadb(r->body, r->len, 0, &jerr);
-    ck_assert_msg(j != NULL, "not JSON (%s): %.300s", jerr.text, r->body);
-    return j;
-}
-
 /* Uploads REAL[i] from dir; returns the new model's id (new). */
 static char *upload_real(const struct daemon *d, const char *dir, const char *name)
 {
@@ -69,7 +61,7 @@ static char *upload_real(const struct daemon *d, const char *dir, const char *na
     struct reply r;
     upload_model(d, WRITE_TOKEN, model, len, meta, &r);
     ck_assert_msg(r.status == 201, "upload %s: HTTP %ld %s", name, r.status, r.body);
-    json_t *j = json_body(&r);
+    json_t *j = reply_json(&r);
     const char *id = json_string_value(json_object_get(j, "id"));
     ck_assert_ptr_nonnull(id);
     char want[128];
@@ -109,7 +101,7 @@ static char *listing_in_order(const struct daemon *d, const char *query, json_in
     snprintf(path, sizeof(path), API "%s", query);
     http(d, "GET", path, NULL, NULL, "application/json", NULL, 0, &r);
     ck_assert_msg(r.status == 200, "GET %s: HTTP %ld %s", path, r.status, r.body);
-    json_t *j = json_body(&r);
+    json_t *j = reply_json(&r);
     *total = json_integer_value(json_object_get(j, "total"));
     if (link)
         snprintf(link, linklen, "%s", r.link);
@@ -214,7 +206,7 @@ START_TEST(test_real_models_and_case_studies)
          q, strlen(q), &r);
     free(q);
     ck_assert_msg(r.status == 200, "case 3: %ld %s", r.status, r.body);
-    json_t *j = json_body(&r);
+    json_t *j = reply_json(&r);
     json_t *b = json_object_get(json_object_get(j, "results"), "bindings");
     ck_assert_int_eq(json_array_size(b), 4);
     static const char *const order[] = {"Micro_Speech_Yes_No_2", "Micro_Speech_Yes_No_4",
@@ -295,7 +287,7 @@ START_TEST(test_real_models_and_case_studies)
     snprintf(path, sizeof(path), API "/%s", ids[i_pd]);
     http(d, "GET", path, NULL, NULL, "application/json", NULL, 0, &r);
     ck_assert_int_eq(r.status, 200);
-    j = json_body(&r);
+    j = reply_json(&r);
     ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "arena_bytes"),
                                                         "tflm-2020-ilp32")),
                      87760);
@@ -344,7 +336,7 @@ START_TEST(test_upload_errors)
     upload_model(d, WRITE_TOKEN, model, len,
            "{\"name\":\"tiny\",\"category\":\"Regression\",\"sensors\":[\"Microphone\"]}", &r);
     assert_problem(&r, 400);
-    json_t *j = json_body(&r);
+    json_t *j = reply_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "field")), "metadata.category");
     const char *detail = json_string_value(json_object_get(j, "detail"));
     ck_assert_msg(detail && strstr(detail, "Classification") && strstr(detail, "ObjectDetection"),
@@ -356,7 +348,7 @@ START_TEST(test_upload_errors)
            "\"Radar\"]}",
            &r);
     assert_problem(&r, 400);
-    j = json_body(&r);
+    j = reply_json(&r);
     ck_assert_msg(strstr(json_string_value(json_object_get(j, "field")), "sensors") != NULL, "%s",
                   r.body);
     ck_assert_msg(strstr(r.body, "Camera") != NULL, "%s", r.body);
@@ -370,7 +362,7 @@ START_TEST(test_upload_errors)
     static const char junk[] = "this is not a flatbuffer at all, just text";
     upload_model(d, WRITE_TOKEN, junk, sizeof(junk), TINY_META, &r);
     assert_problem(&r, 422);
-    j = json_body(&r);
+    j = reply_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "field")), "model");
     ck_assert(strlen(json_string_value(json_object_get(j, "detail"))) > 10);
     json_decref(j);
@@ -390,7 +382,7 @@ START_TEST(test_upload_errors)
     /* Now the good one, then the same again: 409 with the existing id. */
     upload_model(d, WRITE_TOKEN, model, len, TINY_META, &r);
     ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
-    j = json_body(&r);
+    j = reply_json(&r);
     char id[32];
     snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(j, "id")));
     ck_assert_int_eq(json_integer_value(json_object_get(j, "macs")), 40);
@@ -398,7 +390,7 @@ START_TEST(test_upload_errors)
     reply_free(&r);
     upload_model(d, WRITE_TOKEN, model, len, TINY_META, &r);
     assert_problem(&r, 409);
-    j = json_body(&r);
+    j = reply_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "id")), id);
     json_decref(j);
     reply_free(&r);
@@ -432,7 +424,7 @@ static json_int_t upload_tiny(const struct daemon *d, int32_t width, const char 
     struct reply r;
     upload_model(d, WRITE_TOKEN, model, len, meta, &r);
     ck_assert_msg(r.status == 201, "upload %s: HTTP %ld %s", meta, r.status, r.body);
-    json_t *j = json_body(&r);
+    json_t *j = reply_json(&r);
     snprintf(id, idlen, "%s", json_string_value(json_object_get(j, "id")));
     json_int_t flash = json_integer_value(json_object_get(j, "flash_bytes"));
     json_decref(j);
@@ -495,7 +487,7 @@ START_TEST(test_listing_filters)
     struct reply r;
     http(d, "GET", API, NULL, NULL, "application/json", NULL, 0, &r);
     ck_assert_int_eq(r.status, 200);
-    json_t *j = json_body(&r), *items = json_object_get(j, "items");
+    json_t *j = reply_json(&r), *items = json_object_get(j, "items");
     ck_assert_int_eq(json_integer_value(json_object_get(j, "total")), 5);
     ck_assert_int_eq(json_array_size(items), 5);
     static const char *const order[] = {"Beta_keyword", "alpha", "delta", "delta", "gamma"};
@@ -556,7 +548,7 @@ START_TEST(test_durable_and_delete)
     struct reply r;
     upload_model(d, WRITE_TOKEN, model, len, TINY_META, &r);
     ck_assert_int_eq(r.status, 201);
-    json_t *j = json_body(&r);
+    json_t *j = reply_json(&r);
     char id[32], path[128];
     snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(j, "id")));
     json_decref(j);
