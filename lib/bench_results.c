@@ -223,24 +223,38 @@ static int64_t jtime(const json_t *o, const char *k, int *ok)
     return (int64_t)timegm(&tm) * 1000 + ms;
 }
 
+/* Starts the record of id in a graph of its own (graph_base + id, about the node iri_base + id):
+ * fills graph and node, clears the graph in txn and sets up w to write into it. Returns w->rc:
+ * FLEET_ERR_NOMEM if the IRIs could not be built. */
+static enum fleet_err record_start(struct fleet_txn *txn, const char *graph_base,
+                                   const char *iri_base, const char *id, struct fleet_buf *graph,
+                                   struct fleet_buf *node, struct writer *w)
+{
+    fleet_buf_puts(graph, graph_base);
+    pct_encode(graph, id);
+    fleet_buf_puts(node, iri_base);
+    pct_encode(node, id);
+    *w = (struct writer){txn, graph->data, FLEET_OK};
+    if (graph->oom || node->oom)
+        return w->rc = FLEET_ERR_NOMEM;
+    struct fleet_term g = {FLEET_TERM_IRI, graph->data, NULL, NULL};
+    return w->rc = fleet_txn_clear_graph(txn, &g);
+}
+
 enum fleet_err fleet_bench_agent_txn(const json_t *state, struct fleet_txn *txn)
 {
     const char *id = jstr(state, "id"), *url = jstr(state, "td_url");
     if (!id || !url)
         return FLEET_ERR_INVAL;
     struct fleet_buf graph = FLEET_BUF_INIT, node = FLEET_BUF_INIT;
-    fleet_buf_puts(&graph, FLEET_AGENT_GRAPH_BASE);
-    pct_encode(&graph, id);
-    fleet_buf_puts(&node, FLEET_AGENT_IRI_BASE);
-    pct_encode(&node, id);
+    struct writer w;
     char *text = json_dumps(state, JSON_COMPACT);
-    struct writer w = {txn, graph.data, FLEET_OK};
-    if (graph.oom || node.oom || !text) {
+    if (record_start(txn, FLEET_AGENT_GRAPH_BASE, FLEET_AGENT_IRI_BASE, id, &graph, &node, &w) ==
+            FLEET_ERR_NOMEM ||
+        !text) {
         w.rc = FLEET_ERR_NOMEM;
         goto out;
     }
-    struct fleet_term g = {FLEET_TERM_IRI, graph.data, NULL, NULL};
-    w.rc = fleet_txn_clear_graph(txn, &g);
     const char *n = node.data;
     int ok;
     put_iri(&w, n, RDF "type", FLEET_NS "Agent");
@@ -288,18 +302,14 @@ enum fleet_err fleet_bench_job_txn(const json_t *job, struct fleet_txn *txn)
     if (!id)
         return FLEET_ERR_INVAL;
     struct fleet_buf graph = FLEET_BUF_INIT, node = FLEET_BUF_INIT, item = FLEET_BUF_INIT;
-    fleet_buf_puts(&graph, FLEET_JOB_GRAPH_BASE);
-    pct_encode(&graph, id);
-    fleet_buf_puts(&node, FLEET_JOB_IRI_BASE);
-    pct_encode(&node, id);
+    struct writer w;
     char *text = json_dumps(job, JSON_COMPACT);
-    struct writer w = {txn, graph.data, FLEET_OK};
-    if (graph.oom || node.oom || !text) {
+    if (record_start(txn, FLEET_JOB_GRAPH_BASE, FLEET_JOB_IRI_BASE, id, &graph, &node, &w) ==
+            FLEET_ERR_NOMEM ||
+        !text) {
         w.rc = FLEET_ERR_NOMEM;
         goto out;
     }
-    struct fleet_term g = {FLEET_TERM_IRI, graph.data, NULL, NULL};
-    w.rc = fleet_txn_clear_graph(txn, &g);
     const char *n = node.data;
     int ok;
     put_iri(&w, n, RDF "type", FLEET_NS "BenchmarkJob");
