@@ -320,6 +320,56 @@ START_TEST(test_notify_abstract_and_watchdog_pid)
 }
 END_TEST
 
+/* The value of name in the environment of process pid (new), or NULL. */
+static char *environ_of(pid_t pid, const char *name)
+{
+    char path[64];
+    size_t len, n = strlen(name);
+    snprintf(path, sizeof(path), "/proc/%ld/environ", (long)pid);
+    char *env = read_file(path, &len);
+    char *found = NULL;
+    for (size_t i = 0; env && i < len && !found; i += strlen(env + i) + 1)
+        if (strncmp(env + i, name, n) == 0 && env[i + n] == '=')
+            found = strdup(env + i + n + 1);
+    free(env);
+    return found;
+}
+
+/* tinyfleetd re-executes itself once, same pid, with glibc's huge-page heaps and every symbol
+ * bound (cheaper forks per query); TINYFLEET_REEXEC=0 keeps it as started. Not under valgrind,
+ * where the daemon skips the exec on purpose. */
+START_TEST(test_reexec_for_fork)
+{
+    if (getenv("FLEET_UNDER_VALGRIND")) {
+        fprintf(stderr, "test_reexec_for_fork: under valgrind the daemon does not re-execute\n");
+        return;
+    }
+    unsetenv("GLIBC_TUNABLES");
+    unsetenv("LD_BIND_NOW");
+    unsetenv("TINYFLEET_REEXEC");
+    struct daemon *d = daemon_new(NULL);
+    daemon_start(d); /* the harness waits for the port file: the same pid that it forked */
+    char *tun = environ_of(d->pid, "GLIBC_TUNABLES"), *bind = environ_of(d->pid, "LD_BIND_NOW");
+    ck_assert_msg(tun && strstr(tun, "glibc.malloc.hugetlb=1"), "GLIBC_TUNABLES=%s",
+                  tun ? tun : "(unset)");
+    ck_assert_str_eq(bind ? bind : "(unset)", "1");
+    free(tun), free(bind);
+    int status = daemon_signal_wait(d, SIGTERM, 15.0);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    daemon_free(d);
+
+    setenv("TINYFLEET_REEXEC", "0", 1);
+    d = daemon_new(NULL);
+    daemon_start(d);
+    tun = environ_of(d->pid, "GLIBC_TUNABLES");
+    ck_assert_msg(tun == NULL, "re-executed although TINYFLEET_REEXEC=0: GLIBC_TUNABLES=%s", tun);
+    status = daemon_signal_wait(d, SIGTERM, 15.0);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    daemon_free(d);
+    unsetenv("TINYFLEET_REEXEC");
+}
+END_TEST
+
 /* Without NOTIFY_SOCKET the daemon runs as before (and says nothing about notifications). */
 START_TEST(test_no_notify_socket)
 {
@@ -931,6 +981,7 @@ static Suite *ops_suite(void)
     tcase_add_test(tc, test_notify_protocol);
     tcase_add_test(tc, test_notify_abstract_and_watchdog_pid);
     tcase_add_test(tc, test_no_notify_socket);
+    tcase_add_test(tc, test_reexec_for_fork);
     tcase_add_test(tc, test_metrics_scrape);
     tcase_add_test(tc, test_metrics_read_scope);
     tcase_add_test(tc, test_metrics_query_timeouts);
