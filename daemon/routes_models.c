@@ -302,14 +302,13 @@ static const char *binding_value(json_t *row, const char *var)
 }
 
 /* The ids of the listed models, in order, from the bindings of sparql/models-list.rq: the rows
- * of its first two branches, less those whose ?nn no sensor row names when by_sensor, and one
- * row per (?id, ?name) (what SELECT DISTINCT gave; ORDER BY makes equal rows adjacent). Sets
- * *ids (new array of strings borrowed from rows) and *n; returns -1 on ENOMEM. */
+ * of its first two branches, less those whose ?nn no sensor row names when by_sensor. Sets *ids
+ * (new array of strings borrowed from rows) and *n; returns -1 on ENOMEM. */
 static int listed_ids(json_t *rows, int by_sensor, const char ***ids, size_t *n)
 {
     size_t nrows = json_array_size(rows), nfed = 0, i;
     const char **fed = malloc((nrows ? nrows : 1) * sizeof(*fed));
-    json_t *row, *prev = NULL;
+    json_t *row;
     *ids = malloc((nrows ? nrows : 1) * sizeof(**ids));
     *n = 0;
     if (!fed || !*ids) {
@@ -332,11 +331,7 @@ static int listed_ids(json_t *rows, int by_sensor, const char ***ids, size_t *n)
             continue;
         if (by_sensor && !bsearch(&nn, fed, nfed, sizeof(*fed), strp_cmp))
             continue;
-        if (prev && json_equal(json_object_get(row, "id"), json_object_get(prev, "id")) &&
-            json_equal(json_object_get(row, "name"), json_object_get(prev, "name")))
-            continue;
         (*ids)[(*n)++] = binding_value(row, "id");
-        prev = row;
     }
     free(fed);
     return 0;
