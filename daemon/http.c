@@ -132,13 +132,13 @@ static void cache_store(struct fleet_req *req, const char *content_type, const c
 }
 
 struct arg_list {
-    struct fleet_buf parts[64];
+    const char *kv[2 * 64]; /* MHD's strings, alive as long as the request */
     size_t n;
     int overflow;
 };
 
 static enum MHD_Result cache_collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
+                                         const char *value)
 {
     struct arg_list *l = cls;
     (void)kind;
@@ -146,60 +146,73 @@ static enum MHD_Result cache_collect_arg(void *cls, enum MHD_ValueKind kind, con
         l->overflow = 1;
         return MHD_NO;
     }
-    struct fleet_buf *b = &l->parts[l->n++];
-    *b = (struct fleet_buf)FLEET_BUF_INIT;
-    /* length-prefixed: no value can forge another argument */
-    fleet_buf_printf(b, "%zu:%s=%zu:%s", strlen(key), key, value ? strlen(value) : (size_t)0,
-                     value ? value : "");
+    l->kv[2 * l->n] = key;
+    l->kv[2 * l->n + 1] = value ? value : "";
+    l->n++;
     return MHD_YES;
 }
 
-static int buf_cmp(const void *a, const void *b)
+static int arg_cmp(const void *a, const void *b)
 {
-    const struct fleet_buf *x = a, *y = b;
-    return strcmp(x->data ? x->data : "", y->data ? y->data : "");
+    const char *const *x = a, *const *y = b;
+    int c = strcmp(x[0], y[0]);
+    return c ? c : strcmp(x[1], y[1]);
+}
+
+/* Appends s length-prefixed ("5:hello"): no value can forge another argument. */
+static void put_counted(struct fleet_buf *k, const char *s)
+{
+    size_t n = strlen(s);
+    char num[24];
+    int w = snprintf(num, sizeof(num), "%zu:", n);
+    fleet_buf_append(k, num, (size_t)w);
+    fleet_buf_append(k, s, n);
 }
 
 /* 1 if a SPARQL query's answer may change without a write: functions that read the clock or
- * make up values, and SERVICE. Conservative: a match in a string literal counts too. */
+ * make up values, and SERVICE. Conservative: a match in a string literal counts too. Runs on
+ * every cache miss of a query, so it looks at the first letter before comparing words. */
 static int sparql_volatile(const char *q)
 {
     static const char *const words[] = {"NOW", "RAND", "UUID", "STRUUID", "BNODE", "SERVICE"};
-    for (const char *p = q; *p; p++)
+    for (const char *p = q; *p; p++) {
+        switch (*p | 0x20) {
+        case 'n': case 'r': case 'u': case 's': case 'b':
+            break;
+        default:
+            continue;
+        }
+        if (p != q && (isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == ':' ||
+                       p[-1] == '?' || p[-1] == '$'))
+            continue;
         for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
             size_t n = strlen(words[i]);
             if (strncasecmp(p, words[i], n) == 0 &&
-                (p == q || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == ':' ||
-                             p[-1] == '?' || p[-1] == '$')) &&
                 !(isalnum((unsigned char)p[n]) || p[n] == '_'))
                 return 1;
         }
+    }
     return 0;
 }
 
-/* The cache key of a GET: path, sorted query arguments and Accept; NULL if the request must
- * not come from the cache. */
+/* The cache key of a GET: path, Accept and the sorted query arguments; NULL if the request
+ * has more arguments than a key takes. On every hit, so no formatting beyond lengths. */
 static char *cache_key(struct fleet_req *req)
 {
     struct arg_list l;
-    memset(&l, 0, sizeof(l));
+    l.n = 0;
+    l.overflow = 0;
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, cache_collect_arg, &l);
-    if (l.overflow) {
-        for (size_t i = 0; i < l.n; i++)
-            fleet_buf_free(&l.parts[i]);
+    if (l.overflow)
         return NULL;
-    }
-    qsort(l.parts, l.n, sizeof(l.parts[0]), buf_cmp);
+    qsort(l.kv, l.n, 2 * sizeof(l.kv[0]), arg_cmp);
     struct fleet_buf k = FLEET_BUF_INIT;
     const char *accept = fleet_req_header(req, MHD_HTTP_HEADER_ACCEPT);
-    fleet_buf_printf(&k, "%zu:%s\n%s\n", strlen(req->path), req->path, accept ? accept : "");
-    for (size_t i = 0; i < l.n; i++) {
-        fleet_buf_puts(&k, l.parts[i].data ? l.parts[i].data : "");
-        fleet_buf_putc(&k, '&');
-        fleet_buf_free(&l.parts[i]);
-    }
-    const char *q = fleet_req_arg(req, "query");
-    if (k.oom || (q && sparql_volatile(q))) {
+    put_counted(&k, req->path);
+    put_counted(&k, accept ? accept : "");
+    for (size_t i = 0; i < 2 * l.n; i++)
+        put_counted(&k, l.kv[i]);
+    if (k.oom) {
         fleet_buf_free(&k);
         return NULL;
     }
@@ -207,12 +220,18 @@ static char *cache_key(struct fleet_req *req)
     return fleet_buf_steal(&k, &len);
 }
 
+int fleet_cacheable_always(struct fleet_req *req)
+{
+    (void)req;
+    return 1;
+}
+
 /* Answers req from the cache if it can (returns 1 with *r set), else arms req->cache_key so that
  * the handler's 200 is stored (returns 0). */
 static int cache_lookup(struct fleet_req *req, int *r)
 {
     struct fleet_daemon *d = req->d;
-    if (!d->cache || !req->route->cacheable ||
+    if (!d->cache || !req->route->cacheable || !req->route->cacheable(req) ||
         (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) ||
         req->body.len || req->body_len)
         return 0;
@@ -224,6 +243,12 @@ static int cache_lookup(struct fleet_req *req, int *r)
     struct fleet_cache_answer a;
     int hit = fleet_cache_get(d->cache, key, gen, &a);
     if (hit != 1) {
+        /* A volatile query is never stored, so a hit needs no such check: only a miss. */
+        const char *q = fleet_req_arg(req, "query");
+        if (q && sparql_volatile(q)) {
+            free(key);
+            return 0;
+        }
         req->cache_key = key;
         req->cache_gen = gen;
         return 0;
@@ -630,6 +655,12 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     *req_cls = NULL;
 }
 
+static int method_takes_body(const char *method)
+{
+    return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+           strcmp(method, "PATCH") == 0;
+}
+
 /* First call for a request: route, authorise, check the declared length. Returns MHD_YES to
  * go on reading the body, or the result of queueing an early error. */
 static int begin(struct fleet_req *req)
@@ -699,7 +730,9 @@ static int begin(struct fleet_req *req)
             return fleet_problem(req, 413, "body-too-large", msg, "Content-Length");
         }
     }
-    if (req->route->body == FLEET_BODY_FILE) {
+    /* Only a method with a body gets a spool file: a GET of a FILE route (the model registry's
+     * reads) must not create and unlink a file per request. */
+    if (req->route->body == FLEET_BODY_FILE && method_takes_body(req->method)) {
         snprintf(req->body_path, sizeof(req->body_path), "%s/upload.XXXXXX", d->tmp_dir);
         req->body_fd = mkstemp(req->body_path);
         if (req->body_fd < 0) {
@@ -768,7 +801,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (req->route->body == FLEET_BODY_NONE) {
+        if (req->route->body == FLEET_BODY_NONE ||
+            (req->route->body == FLEET_BODY_FILE && req->body_fd < 0)) {
             *upload_data_size = 0;
             req->body_too_big = 2;
             return MHD_YES;

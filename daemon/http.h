@@ -92,9 +92,13 @@ struct fleet_route {
     unsigned read_scope;    /* scope needed for GET/HEAD, FLEET_SCOPE_READ or NONE */
     unsigned write_scope;   /* scope needed for other methods */
     fleet_handler handler;
-    int cacheable;          /* GET answers may come from the response cache (lib/cache.h): only
-                               for routes whose answers depend on the store and the request alone */
+    /* Whether a GET may be answered from the response cache (lib/cache.h): only where the
+     * answer depends on the store and the request alone. NULL: never; fleet_cacheable_always;
+     * or a route's own test of the request (the Thing directory caches matches, not TDs). */
+    int (*cacheable)(struct fleet_req *req);
 };
+
+int fleet_cacheable_always(struct fleet_req *req);
 
 /* Starts libmicrohttpd on cfg.listen. Returns -1 with a message. */
 int fleet_http_start(struct fleet_daemon *d, char *err, size_t errlen);

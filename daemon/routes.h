@@ -14,6 +14,8 @@ int fleet_route_events(struct fleet_req *req);
 
 /* routes_things.c: the WoT Discovery directory API. */
 int fleet_route_things(struct fleet_req *req);
+/* 1 for a GET of /api/v1/things/{id}/models (a match result), 0 for the directory's own answers. */
+int fleet_things_cacheable(struct fleet_req *req);
 int fleet_route_search_sparql(struct fleet_req *req);
 int fleet_route_wot(struct fleet_req *req);
 /* After fleet_things_open: the registry's changes become events (d->events). */

@@ -367,6 +367,18 @@ static int match_sub_resource(struct fleet_req *req, const char *id, int *r)
     return 1;
 }
 
+int fleet_things_cacheable(struct fleet_req *req)
+{
+    static const char models[] = "/models";
+    const char *rest = req->path + strlen(API);
+    size_t n = strlen(rest);
+    /* "/{id}/models" with a non-empty id, and not itself a registered TD's id (as above) */
+    if (!req->d->things || n < sizeof(models) + 1 || rest[0] != '/' ||
+        strcmp(rest + n - (sizeof(models) - 1), models) != 0)
+        return 0;
+    return !fleet_things_exists(req->d->things, rest + 1, now_ms());
+}
+
 int fleet_route_things(struct fleet_req *req)
 {
     const char *rest = req->path + strlen(API);

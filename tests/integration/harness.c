@@ -332,7 +332,8 @@ void http(const struct daemon *d, const char *method, const char *path, const ch
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    } else if (strcmp(method, "GET") != 0) {
+    } else if (strcmp(method, "GET") != 0 || body) {
+        /* a GET with a body stays a GET (libcurl would make it a POST) */
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     }
     if (body) {

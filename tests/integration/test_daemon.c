@@ -505,6 +505,18 @@ START_TEST(test_body_limit)
     g = graph_lines(d, EX "g1");
     ck_assert_str_eq(g, NT_A);
     free(g);
+
+    /* Reads and deletes of the spooling routes take no body (and spool none). */
+    http(d, "GET", path, WRITE_TOKEN, "text/turtle", NULL, TTL_A, strlen(TTL_A), &r);
+    assert_problem(&r, 400);
+    ck_assert_ptr_nonnull(strstr(r.body, "unexpected-body"));
+    reply_free(&r);
+    http(d, "DELETE", path, WRITE_TOKEN, "text/turtle", NULL, TTL_A, strlen(TTL_A), &r);
+    assert_problem(&r, 400);
+    reply_free(&r);
+    g = graph_lines(d, EX "g1");
+    ck_assert_str_eq(g, NT_A);
+    free(g);
     daemon_free(d);
 }
 END_TEST

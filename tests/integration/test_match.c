@@ -103,7 +103,8 @@ static void thing_path(char *out, size_t len, const char *iri, const char *suffi
 
 static void put_board(const struct daemon *d, const char *graph, const char *ttl)
 {
-    ck_assert_int_eq(send_graph(d, "PUT", graph, "text/turtle", ttl), 201);
+    long st = send_graph(d, "PUT", graph, "text/turtle", ttl);
+    ck_assert_msg(st == 201 || st == 204, "PUT %s: %ld", graph, st); /* created or replaced */
 }
 
 /* A board as Turtle: memory lines (inside the capability) and sensor classes. */
@@ -390,6 +391,94 @@ END_TEST
     "\"trainingDataset\":\"speech_commands\",\"metric\":{\"type\":\"Top_1_accuracy\","             \
     "\"value\":90.0},\"sensors\":[\"Microphone\"]}"
 
+/* The response cache's hit counter from /metrics. */
+static double cache_hits(const struct daemon *d)
+{
+    struct reply r;
+    http(d, "GET", "/metrics", READ_TOKEN, NULL, NULL, NULL, 0, &r);
+    ck_assert_int_eq(r.status, 200);
+    const char *p = strstr(r.body, "tinyfleet_cache_lookups_total{result=\"hit\"} ");
+    ck_assert_msg(p != NULL, "/metrics has no cache hit counter:\n%s", r.body);
+    double v = strtod(strchr(p, '}') + 2, NULL);
+    reply_free(&r);
+    return v;
+}
+
+static char *get_body(const struct daemon *d, const char *path, const char *accept)
+{
+    struct reply r;
+    http(d, "GET", path, NULL, NULL, accept, NULL, 0, &r);
+    ck_assert_msg(r.status == 200, "GET %s: %ld %s", path, r.status, r.body);
+    char *b = strdup(r.body);
+    reply_free(&r);
+    return b;
+}
+
+/* board -> models answers come from the response cache until a write changes them; the
+ * directory's own answers (TDs with registration times) never do, even for an id that ends in
+ * "/models" like the sub-resource. */
+START_TEST(test_board_models_cached)
+{
+    struct daemon *d = daemon_new(NULL);
+    daemon_start(d);
+    unsigned long long arena;
+    char *id = upload_synthetic(d, 1000, META_MIC, &arena);
+    char mem[1024], path[1024];
+    const char *mic = " ; ssn:hasSubSystem [ a sosa_extend:Microphone ]";
+    snprintf(mem, sizeof(mem),
+             "ssn-system:hasSystemProperty [ a s3n_extend:RAM ; schema:value %llu ; "
+             "schema:unitCode om:byte ], [ a s3n_extend:Flash ; schema:value 1 ; "
+             "schema:unitCode om:megabyte ]",
+             arena);
+    put_hand_board(d, "cached", mem, mic);
+    thing_path(path, sizeof(path), EX "board/cached", "/models?fits=true");
+
+    char *a = get_body(d, path, "application/json");
+    double h0 = cache_hits(d);
+    char *b = get_body(d, path, "application/json");
+    ck_assert_str_eq(a, b);
+    ck_assert_msg(cache_hits(d) == h0 + 1, "the repeated board -> models GET was not a hit");
+    ck_assert_ptr_nonnull(strstr(a, id));
+    free(a);
+    free(b);
+
+    /* one byte less RAM: the model no longer fits, and the next answer says so */
+    snprintf(mem, sizeof(mem),
+             "ssn-system:hasSystemProperty [ a s3n_extend:RAM ; schema:value %llu ; "
+             "schema:unitCode om:byte ], [ a s3n_extend:Flash ; schema:value 1 ; "
+             "schema:unitCode om:megabyte ]",
+             arena - 1);
+    put_hand_board(d, "cached", mem, mic);
+    a = get_body(d, path, "application/json");
+    json_error_t je;
+    json_t *j = json_loads(a, 0, &je);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "total")), 0);
+    json_decref(j);
+    free(a);
+
+    /* A TD whose id ends in /models is the directory's, and is not cached. */
+    const char *td = "{\"@context\":\"https://www.w3.org/2022/wot/td/v1.1\","
+                     "\"id\":\"urn:dev:x/models\",\"title\":\"x\","
+                     "\"securityDefinitions\":{\"nosec_sc\":{\"scheme\":\"nosec\"}},"
+                     "\"security\":\"nosec_sc\"}";
+    struct reply r;
+    http(d, "PUT", API "/things/urn%3Adev%3Ax%2Fmodels", WRITE_TOKEN, "application/td+json",
+         NULL, td, strlen(td), &r);
+    ck_assert_msg(r.status == 201, "PUT TD: %ld %s", r.status, r.body);
+    reply_free(&r);
+    h0 = cache_hits(d);
+    for (int i = 0; i < 2; i++) {
+        a = get_body(d, API "/things/urn%3Adev%3Ax%2Fmodels", "application/td+json");
+        ck_assert_ptr_nonnull(strstr(a, "\"title\":\"x\""));
+        free(a);
+    }
+    ck_assert_msg(cache_hits(d) == h0, "a TD was answered from the cache");
+    free(id);
+    daemon_free(d);
+}
+END_TEST
+
 START_TEST(test_edge_cases)
 {
     struct daemon *d = daemon_new(NULL);
@@ -669,6 +758,7 @@ static Suite *match_suite(void)
     suite_add_tcase(s, tc)
     ADD(test_real_fleet_verdicts_and_case_studies);
     ADD(test_edge_cases);
+    ADD(test_board_models_cached);
     ADD(test_deployments);
 #undef ADD
     return s;
