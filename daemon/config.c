@@ -407,6 +407,7 @@ static const struct key keys[] = {
     {"require_read_token", parse_bool, F(require_read_token), 0, 1,
      "yes, no, true, false, on, off, 1 or 0"},
     {"sparql_service", parse_bool, F(allow_service), 0, 1, "yes, no, true, false, on, off, 1 or 0"},
+    {"sparql_native_bgp", parse_bool, F(native_bgp), 0, 1, "yes, no, true, false, on, off, 1 or 0"},
     {"query_timeout", parse_duration, F(query_timeout_ms), 1, MS_PER_DAY, DURATION_EXPECT},
     {"shutdown_timeout", parse_duration, F(shutdown_timeout_ms), 1, MS_PER_DAY, DURATION_EXPECT},
     {"max_result_rows", parse_u64, F(max_result_rows), 1, UINT64_MAX, "a positive integer"},
@@ -494,6 +495,7 @@ void fleet_config_defaults(struct fleet_config *cfg)
     snprintf(cfg->arena_profile, sizeof(cfg->arena_profile), "%s", FLEET_ARENA_PROFILE_ILP32);
     cfg->require_read_token = 0;
     cfg->allow_service = 0;
+    cfg->native_bgp = 1;
     cfg->query_timeout_ms = 10000;
     cfg->shutdown_timeout_ms = 10000;
     cfg->max_result_rows = 100000;

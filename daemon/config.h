@@ -21,6 +21,7 @@ struct fleet_config {
     char cors_origin[512];     /* "" = no CORS headers; "*" or an origin */
     int require_read_token;    /* yes|no, default no */
     int allow_service;         /* sparql_service yes|no, default no (SERVICE is an SSRF hole) */
+    int native_bgp;            /* sparql_native_bgp yes|no, default yes (lib/bgp.h) */
     long query_timeout_ms;     /* query_timeout, seconds (decimals allowed) or "500ms"; default 10 s */
     long shutdown_timeout_ms;  /* shutdown_timeout, default 10 s */
     uint64_t max_result_rows;  /* default 100000 */

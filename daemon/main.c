@@ -117,6 +117,7 @@ static const struct {
     RESTART_KEY("ontology_dir", ontology_dir, 1),
     RESTART_KEY("sparql_dir", sparql_dir, 1),
     RESTART_KEY("sparql_service", allow_service, 0),
+    RESTART_KEY("sparql_native_bgp", native_bgp, 0),
     RESTART_KEY("snapshot_journal_bytes", snapshot_journal_bytes, 0),
     RESTART_KEY("http_threads", http_threads, 0),
     RESTART_KEY("max_connections", max_connections, 0),
@@ -273,7 +274,8 @@ int main(int argc, char **argv)
 
     struct fleet_store_options so = {d.cfg.state_dir, d.cfg.ontology_dir, d.cfg.allow_service,
                                      d.cfg.snapshot_journal_bytes,
-                                     d.cfg.storage_pg ? d.cfg.pg_conninfo : NULL, d.cfg.pg_poll_ms};
+                                     d.cfg.storage_pg ? d.cfg.pg_conninfo : NULL, d.cfg.pg_poll_ms,
+                                     !d.cfg.native_bgp};
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (fleet_store_open(&so, &d.store, err, sizeof(err)) != FLEET_OK) {

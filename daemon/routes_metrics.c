@@ -169,6 +169,12 @@ int fleet_route_metrics(struct fleet_req *req)
         struct fleet_metric_label l[] = {{"kind", kind_names[k]}};
         fleet_metrics_sample_u64(&out, "tinyfleet_store_graphs", l, 1, kc.graphs[k]);
     }
+    fleet_metrics_family(&out, "tinyfleet_sparql_queries_total", "counter",
+                         "SPARQL queries evaluated, by engine (native: one basic graph pattern "
+                         "with FILTERs, lib/bgp.h; rasqal: everything else)");
+    struct fleet_metric_label en[] = {{"engine", "native"}}, er[] = {{"engine", "rasqal"}};
+    fleet_metrics_sample_u64(&out, "tinyfleet_sparql_queries_total", en, 1, ss.queries_native);
+    fleet_metrics_sample_u64(&out, "tinyfleet_sparql_queries_total", er, 1, ss.queries_rasqal);
     gauge(&out, "tinyfleet_store_journal_bytes",
           "size of the write-ahead journal since the last snapshot", (double)ss.journal_bytes);
     gauge(&out, "tinyfleet_store_snapshot_bytes", "size of the last snapshot",

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bgp.h"
 #include "cluster.h"
 #include "conneg.h"
 #include "durable.h"
@@ -65,6 +66,8 @@ struct fleet_store {
     struct view view;
     uint64_t generation;
     int allow_service;
+    int rasqal_only;         /* never the native engine (bgp.h) */
+    uint64_t queries_native, queries_rasqal; /* query children started, by engine */
     fleet_tid onto_g;        /* the ontology graph id (a reference is held) */
     struct fleet_buf liberr; /* first error Redland reported during the current operation */
 };
@@ -808,6 +811,7 @@ enum fleet_err fleet_store_open(const struct fleet_store_options *opt, struct fl
     }
     pthread_mutex_init(&st->lock, NULL);
     st->allow_service = opt->allow_service;
+    st->rasqal_only = opt->rasqal_only;
     if (mkdir(opt->state_dir, 0750) != 0 && errno != EEXIST) {
         copy_msg(err, errlen, "%s: %s", opt->state_dir, strerror(errno));
         rc = FLEET_ERR_IO;
@@ -938,6 +942,8 @@ void fleet_store_stats(struct fleet_store *st, struct fleet_store_stats *out)
     free(ids);
     out->generation = st->generation;
     out->memory_bytes = fleet_qs_memory(st->qs);
+    out->queries_native = st->queries_native;
+    out->queries_rasqal = st->queries_rasqal;
     fleet_durable_stats(st->dur, &ds);
     out->journal_bytes = ds.journal_bytes;
     out->snapshot_bytes = ds.snapshot_bytes;
@@ -1308,6 +1314,8 @@ struct query_job {
     size_t nvars;
     struct fleet_term *empty_row; /* the row an implicit-group aggregate query yields over no
                                      solutions (rasqal yields none), or NULL */
+    struct fleet_bgp *plan;      /* the native engine's plan (bgp.h) made by the parent from
+                                    its parse, or NULL to leave the query to rasqal */
     struct fleet_sparql_slice slice; /* the DISTINCT, OFFSET and LIMIT taken out of the SELECT
                                         the child runs (text, or describe_select), which the
                                         child applies to rasqal's rows itself */
@@ -1473,79 +1481,155 @@ static void free_nodes(librdf_node **nodes, size_t n)
     }
 }
 
+/* Where a SELECT's rows go, from rasqal or from the native engine (bgp.h): the DISTINCT,
+ * OFFSET and LIMIT the child applies, max_result_rows, the result writer, and flushes. */
+struct sel_sink {
+    struct query_job *job;
+    int fd;
+    struct fleet_buf out;
+    struct fleet_term *vals; /* the row being given, job->nvars terms */
+    struct rowset seen;
+    uint64_t rows, read, skipped;
+    struct fleet_rw *rw;
+    int rc; /* the child's exit code once failed */
+};
+
+static int sink_open(struct sel_sink *k, struct query_job *job, int fd)
+{
+    memset(k, 0, sizeof(*k));
+    k->job = job;
+    k->fd = fd;
+    k->out = (struct fleet_buf)FLEET_BUF_INIT;
+    k->vals = calloc(job->nvars ? job->nvars : 1, sizeof(*k->vals));
+    if (k->vals)
+        k->rw = fleet_rw_new(job->rfmt, (const char *const *)job->vars, job->nvars, &k->out);
+    if (!k->vals || !k->rw) {
+        k->rc = child_fail(fd, FLEET_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 when the LIMIT is reached (no more rows wanted). */
+static int sink_full(const struct sel_sink *k)
+{
+    const struct fleet_sparql_slice *sl = &k->job->slice;
+    return sl->has_limit && k->rows >= sl->limit;
+}
+
+/* Gives k->vals. Returns 0 to go on, 1 when the LIMIT is reached, -1 on a failure (reported,
+ * k->rc set). */
+static int sink_row(struct sel_sink *k)
+{
+    struct query_job *job = k->job;
+    if (sink_full(k))
+        return 1;
+    k->read++;
+    int keep = slice_keep(&job->slice, &k->seen, k->vals, job->nvars, &k->skipped);
+    if (keep < 0) {
+        fleet_rw_finish(k->rw);
+        k->rw = NULL;
+        k->rc = child_fail(k->fd, FLEET_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    if (keep && job->max_rows && k->rows >= job->max_rows) {
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "the result has more than max_result_rows (%llu) rows; add a LIMIT or "
+                 "narrow the query",
+                 (unsigned long long)job->max_rows);
+        fleet_rw_finish(k->rw);
+        k->rw = NULL;
+        k->rc = child_fail(k->fd, FLEET_ERR_TOOBIG, msg);
+        return -1;
+    }
+    if (keep) {
+        fleet_rw_row(k->rw, k->vals);
+        k->rows++;
+    }
+    if (k->out.len >= FLUSH_BYTES && flush_buf(k->fd, &k->out) != 0) {
+        k->rc = 1;
+        return -1;
+    }
+    return sink_full(k);
+}
+
+/* Ends the result (when nothing failed) and returns the child's exit code. */
+static int sink_close(struct sel_sink *k)
+{
+    struct query_job *job = k->job;
+    const struct fleet_sparql_slice *sl = &job->slice;
+    if (k->rw && k->rc == 0) {
+        /* The implicit group's row is the one solution: OFFSET and LIMIT apply to it too. */
+        if (k->read == 0 && job->empty_row && sl->offset == 0 &&
+            !(sl->has_limit && sl->limit == 0))
+            fleet_rw_row(k->rw, job->empty_row);
+        fleet_rw_finish(k->rw);
+        k->rw = NULL;
+        if (flush_buf(k->fd, &k->out) != 0)
+            k->rc = 1;
+    }
+    fleet_rw_finish(k->rw);
+    fleet_buf_free(&k->out);
+    rowset_free(&k->seen);
+    free(k->vals);
+    return k->rc;
+}
+
 static int child_select(struct query_job *job, librdf_query_results *res, int fd)
 {
-    const struct fleet_sparql_slice *sl = &job->slice;
-    struct fleet_buf out = FLEET_BUF_INIT;
+    struct sel_sink k;
     size_t n = job->nvars;
-    struct fleet_term *vals = calloc(n ? n : 1, sizeof(*vals));
     librdf_node **nodes = calloc(n ? n : 1, sizeof(*nodes));
-    struct rowset seen = {0};
-    int rc = 0;
-    uint64_t rows = 0, read = 0, skipped = 0;
-    struct fleet_rw *rw = NULL;
-    if (!vals || !nodes) {
-        rc = child_fail(fd, FLEET_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    rw = fleet_rw_new(job->rfmt, (const char *const *)job->vars, n, &out);
-    if (!rw) {
-        rc = child_fail(fd, FLEET_ERR_NOMEM, "out of memory");
-        goto out;
+    if (sink_open(&k, job, fd) != 0 || !nodes) {
+        if (!nodes && k.rc == 0)
+            k.rc = child_fail(fd, FLEET_ERR_NOMEM, "out of memory");
+        free(nodes);
+        return sink_close(&k);
     }
     /* With a DISTINCT taken out of the query, LIMIT counts distinct rows: stop reading at it. */
-    while (!librdf_query_results_finished(res) && !(sl->has_limit && rows >= sl->limit)) {
+    while (!librdf_query_results_finished(res) && !sink_full(&k)) {
         for (size_t i = 0; i < n; i++) {
             nodes[i] = librdf_query_results_get_binding_value_by_name(res, job->vars[i]);
-            if (!nodes[i] || node_to_term(nodes[i], &vals[i]) != 0)
-                memset(&vals[i], 0, sizeof(vals[i]));
+            if (!nodes[i] || node_to_term(nodes[i], &k.vals[i]) != 0)
+                memset(&k.vals[i], 0, sizeof(k.vals[i]));
         }
-        read++;
-        int keep = slice_keep(sl, &seen, vals, n, &skipped);
-        if (keep < 0) {
-            fleet_rw_finish(rw);
-            rw = NULL;
-            rc = child_fail(fd, FLEET_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        if (keep && job->max_rows && rows >= job->max_rows) {
-            char msg[256];
-            snprintf(msg, sizeof(msg),
-                     "the result has more than max_result_rows (%llu) rows; add a LIMIT or "
-                     "narrow the query",
-                     (unsigned long long)job->max_rows);
-            fleet_rw_finish(rw);
-            rw = NULL;
-            rc = child_fail(fd, FLEET_ERR_TOOBIG, msg);
-            goto out;
-        }
-        if (keep) {
-            fleet_rw_row(rw, vals);
-            rows++;
-        }
+        int r = sink_row(&k);
         free_nodes(nodes, n);
-        if (out.len >= FLUSH_BYTES && flush_buf(fd, &out) != 0) {
-            rc = 1;
-            goto out;
-        }
+        if (r < 0)
+            break;
         librdf_query_results_next(res);
     }
-    /* The implicit group's row is the one solution: OFFSET and LIMIT apply to it too. */
-    if (read == 0 && job->empty_row && sl->offset == 0 && !(sl->has_limit && sl->limit == 0))
-        fleet_rw_row(rw, job->empty_row);
-    fleet_rw_finish(rw);
-    rw = NULL;
-    if (flush_buf(fd, &out) != 0)
-        rc = 1;
-out:
-    fleet_rw_finish(rw);
-    fleet_buf_free(&out);
-    if (nodes)
-        free_nodes(nodes, n);
-    rowset_free(&seen);
-    free(vals);
+    free_nodes(nodes, n);
     free(nodes);
-    return rc;
+    return sink_close(&k);
+}
+
+/* The native engine's side (bgp.h): the dataset's default graph, and rows as terms. */
+static int bgp_accept(void *ctx, const fleet_tid q[4])
+{
+    struct fleet_store *st = ctx;
+    return default_has(st, q[3]) && first_in_default(st, q);
+}
+
+static int bgp_row(void *ctx, const fleet_tid *row)
+{
+    struct sel_sink *k = ctx;
+    for (size_t i = 0; i < k->job->nvars; i++)
+        if (!row[i] || fleet_qs_term(k->job->st->qs, row[i], &k->vals[i]) != FLEET_OK)
+            memset(&k->vals[i], 0, sizeof(k->vals[i]));
+    return sink_row(k);
+}
+
+static int child_select_native(struct query_job *job, struct fleet_bgp *plan, int fd)
+{
+    struct sel_sink k;
+    if (sink_open(&k, job, fd) == 0) {
+        int r = fleet_bgp_run(plan, bgp_accept, job->st, bgp_row, &k);
+        if (r == -2 && k.rc == 0)
+            k.rc = child_fail(fd, FLEET_ERR_NOMEM, "out of memory");
+    }
+    return sink_close(&k);
 }
 
 static int child_graph(struct query_job *job, librdf_query_results *res, int fd)
@@ -1733,6 +1817,8 @@ static int query_child(void *arg, int fd)
     fleet_buf_reset(&st->liberr);
     if (job->form == FORM_DESCRIBE)
         return child_describe(job, fd);
+    if (job->plan)
+        return child_select_native(job, job->plan, fd);
     res = child_execute(st, job->text, job->base, &q);
     if (!res) {
         rc = child_fail(fd, FLEET_ERR_INVAL, liberr_text(st, "the query engine failed"));
@@ -2134,8 +2220,14 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
         rc = FLEET_ERR_NOMEM;
         goto out;
     }
-    rasqal_free_query(rq);
-    rq = NULL;
+    /* A SELECT over one basic graph pattern runs in the native engine; the plan points into
+     * this parse, so both live until the child is started (freed at out:). */
+    if (job.form == FORM_SELECT && !st->rasqal_only && !(features & FLEET_SPARQL_USES_EXISTS))
+        job.plan = fleet_bgp_plan(qw, rq, st->qs, job.vars, job.nvars);
+    if (job.plan)
+        st->queries_native++;
+    else
+        st->queries_rasqal++;
 
     job.st = st;
     job.text = fixed.data;
@@ -2165,6 +2257,7 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
     rc = fleet_sandbox_collect(&sb, &lim, &ans->body, &code);
     rc = finish_child(rc, code, q, ans);
 out:
+    fleet_bgp_free(job.plan);
     if (rq)
         rasqal_free_query(rq);
     if (locked)

@@ -36,6 +36,9 @@ struct fleet_store_options {
      * state_dir holds only a snapshot cache. */
     const char *pg_conninfo;
     long pg_poll_ms; /* how often to look for other daemons' writes without a notification */
+    /* 1: every query runs in rasqal; 0: a SELECT over one basic graph pattern with FILTERs runs
+     * in tinyfleet's native engine (bgp.h). sparql_native_bgp no in the config. */
+    int rasqal_only;
 };
 
 /* Opens the store (recovering it from state_dir) and loads the ontology. On error returns a code
@@ -55,6 +58,8 @@ struct fleet_store_stats {
     uint64_t journal_bytes;
     uint64_t snapshot_bytes;
     uint64_t memory_bytes;   /* quad store heap */
+    uint64_t queries_native; /* queries run by the native engine (bgp.h) since the start */
+    uint64_t queries_rasqal; /* queries run by rasqal (DESCRIBE: its inner SELECT) */
 };
 void fleet_store_stats(struct fleet_store *st, struct fleet_store_stats *out);
 

@@ -961,6 +961,7 @@ struct writer {
     const struct daemon *d;
     int id;
     int ok; /* writes acknowledged with a 2xx */
+    char first_err[256]; /* the first refusal: status and body */
 };
 
 /* Alternates Graph Store PUTs and SPARQL INSERT DATA, each to its own graph, with a query in
@@ -985,6 +986,9 @@ static void *writer_run(void *arg)
                  strlen(text), &r);
         }
         w->ok += r.status / 100 == 2;
+        if (r.status / 100 != 2 && !w->first_err[0])
+            snprintf(w->first_err, sizeof(w->first_err), "%ld %s", r.status,
+                     r.body ? r.body : "");
         reply_free(&r);
         const char *q = "SELECT (COUNT(*) AS ?n) WHERE { ?s <" EX "p> ?o }";
         http(w->d, "POST", "/sparql", NULL, "application/sparql-query", NULL, q, strlen(q), &r);
@@ -1000,12 +1004,13 @@ START_TEST(test_concurrent_writers)
     struct writer w[WRITERS];
     pthread_t th[WRITERS];
     for (int i = 0; i < WRITERS; i++) {
-        w[i] = (struct writer){d, i, 0};
+        w[i] = (struct writer){d, i, 0, ""};
         ck_assert_int_eq(pthread_create(&th[i], NULL, writer_run, &w[i]), 0);
     }
     for (int i = 0; i < WRITERS; i++) {
         pthread_join(th[i], NULL);
-        ck_assert_int_eq(w[i].ok, WRITES_EACH);
+        ck_assert_msg(w[i].ok == WRITES_EACH, "writer %d: %d of %d acknowledged; first refusal: %s",
+                      i, w[i].ok, WRITES_EACH, w[i].first_err);
     }
     char *rows = select_rows(
         d, NULL, "SELECT (COUNT(DISTINCT ?g) AS ?n) WHERE { GRAPH ?g { ?s <" EX "p> ?o } }");

@@ -157,6 +157,8 @@ static const struct good goods[] = {
     {"sparql_service", "yes", OFF(allow_service), INT, 1, NULL},
     {"sparql_service", "on", OFF(allow_service), INT, 1, NULL},
     {"sparql_service", "no", OFF(allow_service), INT, 0, NULL},
+    {"sparql_native_bgp", "no", OFF(native_bgp), INT, 0, NULL},
+    {"sparql_native_bgp", "yes", OFF(native_bgp), INT, 1, NULL},
     {"query_timeout", "30", OFF(query_timeout_ms), LONG, 30000, NULL},
     {"query_timeout", "2.5", OFF(query_timeout_ms), LONG, 2500, NULL},
     {"query_timeout", "0.001", OFF(query_timeout_ms), LONG, 1, NULL},

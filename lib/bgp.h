@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* Native evaluation of the commonest dashboard query: a SELECT of plain variables over one basic
+ * graph pattern with FILTERs, in the default graph (the paper's case study 1 is one). rasqal
+ * 0.9.33 runs such a query as nested loops through librdf, building a librdf node, a statement
+ * and a rasqal literal for every triple it touches and looking every bound term up again by its
+ * text; here the join runs on the quad store's term ids and only the FILTERs see rasqal
+ * literals.
+ *
+ * What is the same as rasqal: the query is rasqal's own parse (nothing is parsed here); each
+ * FILTER is evaluated by rasqal (rasqal_expression_evaluate2, the effective boolean value, an
+ * error is false), with every variable of the pattern bound as librdf would bind it; a FILTER
+ * constrains its whole group, so applying it as soon as its variables are bound gives the same
+ * solutions. What is tinyfleet's: the join order (greedy: the pattern with the fewest candidate
+ * quads first, then always a pattern sharing a bound variable, the most bound positions first)
+ * and the order of the rows, which SPARQL leaves open without ORDER BY.
+ *
+ * OFFSET and LIMIT count solutions as they come (there is no ORDER BY); a DISTINCT is never
+ * in the parse here, since the store applies it to the rows itself (sparql_text.h).
+ *
+ * Anything else (OPTIONAL, UNION, GRAPH, a nested group, BIND, VALUES, FROM, sub-queries,
+ * ORDER BY, GROUP BY, aggregates and expressions in the projection, IRI()/URI() in a FILTER,
+ * which would need the base IRI, a term type this module does not map) makes fleet_bgp_plan
+ * decline, and the caller lets rasqal run the query. The plan is made by the parent from its
+ * parse and run in the query child over its copy of the store. */
+#ifndef FLEET_BGP_H
+#define FLEET_BGP_H
+
+#include <rasqal.h>
+#include <stddef.h>
+
+#include "quadstore.h"
+
+struct fleet_bgp;
+
+/* Whether a quad {s, p, o, g} found for a pattern belongs to the query's default graph (and is
+ * the one occurrence of its triple there): the caller's dataset. */
+typedef int (*fleet_bgp_accept_fn)(void *ctx, const fleet_tid q[4]);
+/* One solution: row[i] is the id bound to vars[i] of fleet_bgp_plan, 0 when unbound. Returns 0
+ * to go on, 1 to stop (a LIMIT reached), -1 to stop on an error it has reported. */
+typedef int (*fleet_bgp_row_fn)(void *ctx, const fleet_tid *row);
+
+/* A plan for rq (prepared in world, and kept alive by the caller while the plan lives)
+ * projecting vars (names, nvars of them), or NULL when the query is outside this module (or
+ * memory is short): then rasqal must run it. */
+struct fleet_bgp *fleet_bgp_plan(rasqal_world *world, rasqal_query *rq,
+                                 const struct fleet_qs *qs, char *const *vars, size_t nvars);
+/* Runs the plan, calling row for each solution. Returns 0 when every solution was given or row
+ * asked to stop, -1 when row failed, -2 when memory ran out (nothing more is given). */
+int fleet_bgp_run(struct fleet_bgp *b, fleet_bgp_accept_fn accept, void *actx,
+                  fleet_bgp_row_fn row, void *rctx);
+void fleet_bgp_free(struct fleet_bgp *b);
+
+#endif
