@@ -2246,6 +2246,11 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
     job.view.no_graphs = !mentions_graph(fixed.data) &&
                          !(job.describe_select && mentions_graph(job.describe_select));
     rc = fleet_sandbox_start(&sb, query_child, &job);
+    /* The parse and the plan touch the Redland world (URI interning): freed under the lock. */
+    fleet_bgp_free(job.plan);
+    job.plan = NULL;
+    rasqal_free_query(rq);
+    rq = NULL;
     pthread_mutex_unlock(&st->lock);
     locked = 0;
     if (rc != FLEET_OK) {
@@ -2257,9 +2262,15 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
     rc = fleet_sandbox_collect(&sb, &lim, &ans->body, &code);
     rc = finish_child(rc, code, q, ans);
 out:
-    fleet_bgp_free(job.plan);
-    if (rq)
-        rasqal_free_query(rq);
+    if (rq || job.plan) {
+        if (!locked) { /* Redland objects are freed under the lock */
+            pthread_mutex_lock(&st->lock);
+            locked = 1;
+        }
+        fleet_bgp_free(job.plan);
+        if (rq)
+            rasqal_free_query(rq);
+    }
     if (locked)
         pthread_mutex_unlock(&st->lock);
     free(job.view.dflt);
