@@ -275,7 +275,7 @@ int main(int argc, char **argv)
     struct fleet_store_options so = {d.cfg.state_dir, d.cfg.ontology_dir, d.cfg.allow_service,
                                      d.cfg.snapshot_journal_bytes,
                                      d.cfg.storage_pg ? d.cfg.pg_conninfo : NULL, d.cfg.pg_poll_ms,
-                                     !d.cfg.native_bgp};
+                                     !d.cfg.native_bgp, 0};
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (fleet_store_open(&so, &d.store, err, sizeof(err)) != FLEET_OK) {

@@ -171,8 +171,11 @@ int fleet_route_metrics(struct fleet_req *req)
     }
     fleet_metrics_family(&out, "tinyfleet_sparql_queries_total", "counter",
                          "SPARQL queries evaluated, by engine (native: one basic graph pattern "
-                         "with FILTERs, lib/bgp.h; rasqal: everything else)");
-    struct fleet_metric_label en[] = {{"engine", "native"}}, er[] = {{"engine", "rasqal"}};
+                         "with FILTERs, lib/bgp.h, in a query child; native_inline: the same, "
+                         "small enough to answer without one; rasqal: everything else)");
+    struct fleet_metric_label en[] = {{"engine", "native"}}, er[] = {{"engine", "rasqal"}},
+                              ei[] = {{"engine", "native_inline"}};
+    fleet_metrics_sample_u64(&out, "tinyfleet_sparql_queries_total", ei, 1, ss.queries_inline);
     fleet_metrics_sample_u64(&out, "tinyfleet_sparql_queries_total", en, 1, ss.queries_native);
     fleet_metrics_sample_u64(&out, "tinyfleet_sparql_queries_total", er, 1, ss.queries_rasqal);
     gauge(&out, "tinyfleet_store_journal_bytes",

@@ -53,7 +53,8 @@ struct fleet_bgp {
     void *actx;
     fleet_bgp_row_fn emit;
     void *rctx;
-    int stop; /* 1 stop asked, -1 row error, -2 no memory */
+    int stop; /* 1 stop asked, -1 row error, -2 no memory, -3 over the step budget */
+    uint64_t steps, max_steps; /* quads visited (a FILTER counts 8); 0: no budget */
 };
 
 static int var_index(struct fleet_bgp *b, rasqal_variable *v, int add)
@@ -424,6 +425,7 @@ static int filters_pass(struct fleet_bgp *b, size_t k)
 {
     for (size_t j = b->step_first[k]; j < b->step_first[k + 1]; j++) {
         struct filter *f = &b->filt[b->by_step[j]];
+        b->steps += 8;
         for (size_t i = 0; i < b->nbound; i++) {
             if (!(f->needs & ((uint64_t)1 << i)))
                 continue;
@@ -479,6 +481,10 @@ static void step(struct fleet_bgp *b, size_t k)
     struct fleet_qs_iter it;
     fleet_qs_find(b->qs, pat, &it);
     while (!b->stop && fleet_qs_next(&it, q)) {
+        if (b->max_steps && ++b->steps > b->max_steps) {
+            b->stop = -3;
+            break;
+        }
         /* a variable twice in one pattern (?x ?p ?x) binds once */
         int ok = 1;
         for (int i = 0; i < 3 && ok; i++)
@@ -499,8 +505,10 @@ static void step(struct fleet_bgp *b, size_t k)
 }
 
 int fleet_bgp_run(struct fleet_bgp *b, fleet_bgp_accept_fn accept, void *actx,
-                  fleet_bgp_row_fn row, void *rctx)
+                  fleet_bgp_row_fn row, void *rctx, uint64_t max_steps)
 {
+    b->steps = 0;
+    b->max_steps = max_steps;
     b->accept = accept;
     b->actx = actx;
     b->emit = row;

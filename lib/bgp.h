@@ -27,6 +27,7 @@
 
 #include <rasqal.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "quadstore.h"
 
@@ -45,9 +46,11 @@ typedef int (*fleet_bgp_row_fn)(void *ctx, const fleet_tid *row);
 struct fleet_bgp *fleet_bgp_plan(rasqal_world *world, rasqal_query *rq,
                                  const struct fleet_qs *qs, char *const *vars, size_t nvars);
 /* Runs the plan, calling row for each solution. Returns 0 when every solution was given or row
- * asked to stop, -1 when row failed, -2 when memory ran out (nothing more is given). */
+ * asked to stop, -1 when row failed, -2 when memory ran out, -3 when more than max_steps quads
+ * were visited (a FILTER evaluation counts as 8; 0: no budget), giving nothing more. A plan may
+ * be run again. */
 int fleet_bgp_run(struct fleet_bgp *b, fleet_bgp_accept_fn accept, void *actx,
-                  fleet_bgp_row_fn row, void *rctx);
+                  fleet_bgp_row_fn row, void *rctx, uint64_t max_steps);
 void fleet_bgp_free(struct fleet_bgp *b);
 
 #endif

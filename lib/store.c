@@ -35,6 +35,9 @@
 #define XSD_STRING "http://www.w3.org/2001/XMLSchema#string"
 /* How much of a child's output is flushed at a time. */
 #define FLUSH_BYTES (64 * 1024)
+/* The default budget of a native query answered without a child (run_inline): quads visited,
+ * about a millisecond or two. */
+#define INLINE_STEPS 20000
 /* The marker a child writes before its error message at the end of its output. */
 static const char ERR_MARK[] = "\n\0FLEET-ERROR:";
 
@@ -67,7 +70,9 @@ struct fleet_store {
     uint64_t generation;
     int allow_service;
     int rasqal_only;         /* never the native engine (bgp.h) */
+    long inline_steps;       /* run_inline's budget; < 0: never inline */
     uint64_t queries_native, queries_rasqal; /* query children started, by engine */
+    uint64_t queries_inline; /* native queries answered without a child (run_inline) */
     fleet_tid onto_g;        /* the ontology graph id (a reference is held) */
     struct fleet_buf liberr; /* first error Redland reported during the current operation */
 };
@@ -812,6 +817,7 @@ enum fleet_err fleet_store_open(const struct fleet_store_options *opt, struct fl
     pthread_mutex_init(&st->lock, NULL);
     st->allow_service = opt->allow_service;
     st->rasqal_only = opt->rasqal_only;
+    st->inline_steps = opt->inline_steps ? opt->inline_steps : INLINE_STEPS;
     if (mkdir(opt->state_dir, 0750) != 0 && errno != EEXIST) {
         copy_msg(err, errlen, "%s: %s", opt->state_dir, strerror(errno));
         rc = FLEET_ERR_IO;
@@ -944,6 +950,7 @@ void fleet_store_stats(struct fleet_store *st, struct fleet_store_stats *out)
     out->memory_bytes = fleet_qs_memory(st->qs);
     out->queries_native = st->queries_native;
     out->queries_rasqal = st->queries_rasqal;
+    out->queries_inline = st->queries_inline;
     fleet_durable_stats(st->dur, &ds);
     out->journal_bytes = ds.journal_bytes;
     out->snapshot_bytes = ds.snapshot_bytes;
@@ -1485,7 +1492,8 @@ static void free_nodes(librdf_node **nodes, size_t n)
  * OFFSET and LIMIT the child applies, max_result_rows, the result writer, and flushes. */
 struct sel_sink {
     struct query_job *job;
-    int fd;
+    int fd;                  /* the child's pipe, or -1 for an inline run (see run_inline) */
+    size_t cap;              /* inline: the most bytes to build before giving up */
     struct fleet_buf out;
     struct fleet_term *vals; /* the row being given, job->nvars terms */
     struct rowset seen;
@@ -1493,6 +1501,13 @@ struct sel_sink {
     struct fleet_rw *rw;
     int rc; /* the child's exit code once failed */
 };
+
+/* A failure: reported on the child's pipe; an inline run just gives up (rc -1), and the query
+ * is then run in a child, which reports it. */
+static void sink_fail(struct sel_sink *k, enum fleet_err err, const char *msg)
+{
+    k->rc = k->fd >= 0 ? child_fail(k->fd, err, msg) : -1;
+}
 
 static int sink_open(struct sel_sink *k, struct query_job *job, int fd)
 {
@@ -1504,7 +1519,7 @@ static int sink_open(struct sel_sink *k, struct query_job *job, int fd)
     if (k->vals)
         k->rw = fleet_rw_new(job->rfmt, (const char *const *)job->vars, job->nvars, &k->out);
     if (!k->vals || !k->rw) {
-        k->rc = child_fail(fd, FLEET_ERR_NOMEM, "out of memory");
+        sink_fail(k, FLEET_ERR_NOMEM, "out of memory");
         return -1;
     }
     return 0;
@@ -1529,7 +1544,7 @@ static int sink_row(struct sel_sink *k)
     if (keep < 0) {
         fleet_rw_finish(k->rw);
         k->rw = NULL;
-        k->rc = child_fail(k->fd, FLEET_ERR_NOMEM, "out of memory");
+        sink_fail(k, FLEET_ERR_NOMEM, "out of memory");
         return -1;
     }
     if (keep && job->max_rows && k->rows >= job->max_rows) {
@@ -1540,22 +1555,28 @@ static int sink_row(struct sel_sink *k)
                  (unsigned long long)job->max_rows);
         fleet_rw_finish(k->rw);
         k->rw = NULL;
-        k->rc = child_fail(k->fd, FLEET_ERR_TOOBIG, msg);
+        sink_fail(k, FLEET_ERR_TOOBIG, msg);
         return -1;
     }
     if (keep) {
         fleet_rw_row(k->rw, k->vals);
         k->rows++;
     }
-    if (k->out.len >= FLUSH_BYTES && flush_buf(k->fd, &k->out) != 0) {
+    if (k->fd < 0) {
+        if (k->out.len > k->cap || k->out.oom) {
+            k->rc = -1;
+            return -1;
+        }
+    } else if (k->out.len >= FLUSH_BYTES && flush_buf(k->fd, &k->out) != 0) {
         k->rc = 1;
         return -1;
     }
     return sink_full(k);
 }
 
-/* Ends the result (when nothing failed) and returns the child's exit code. */
-static int sink_close(struct sel_sink *k)
+/* Ends the result (when nothing failed) and returns the child's exit code; an inline run's
+ * result is moved to *keep instead of a pipe. */
+static int sink_close_into(struct sel_sink *k, struct fleet_buf *keep)
 {
     struct query_job *job = k->job;
     const struct fleet_sparql_slice *sl = &job->slice;
@@ -1566,14 +1587,27 @@ static int sink_close(struct sel_sink *k)
             fleet_rw_row(k->rw, job->empty_row);
         fleet_rw_finish(k->rw);
         k->rw = NULL;
-        if (flush_buf(k->fd, &k->out) != 0)
+        if (keep) {
+            if (k->out.oom) {
+                k->rc = -1;
+            } else {
+                *keep = k->out;
+                k->out = (struct fleet_buf)FLEET_BUF_INIT;
+            }
+        } else if (flush_buf(k->fd, &k->out) != 0) {
             k->rc = 1;
+        }
     }
     fleet_rw_finish(k->rw);
     fleet_buf_free(&k->out);
     rowset_free(&k->seen);
     free(k->vals);
     return k->rc;
+}
+
+static int sink_close(struct sel_sink *k)
+{
+    return sink_close_into(k, NULL);
 }
 
 static int child_select(struct query_job *job, librdf_query_results *res, int fd)
@@ -1583,7 +1617,7 @@ static int child_select(struct query_job *job, librdf_query_results *res, int fd
     librdf_node **nodes = calloc(n ? n : 1, sizeof(*nodes));
     if (sink_open(&k, job, fd) != 0 || !nodes) {
         if (!nodes && k.rc == 0)
-            k.rc = child_fail(fd, FLEET_ERR_NOMEM, "out of memory");
+            sink_fail(&k, FLEET_ERR_NOMEM, "out of memory");
         free(nodes);
         return sink_close(&k);
     }
@@ -1625,11 +1659,37 @@ static int child_select_native(struct query_job *job, struct fleet_bgp *plan, in
 {
     struct sel_sink k;
     if (sink_open(&k, job, fd) == 0) {
-        int r = fleet_bgp_run(plan, bgp_accept, job->st, bgp_row, &k);
+        int r = fleet_bgp_run(plan, bgp_accept, job->st, bgp_row, &k, 0);
         if (r == -2 && k.rc == 0)
-            k.rc = child_fail(fd, FLEET_ERR_NOMEM, "out of memory");
+            sink_fail(&k, FLEET_ERR_NOMEM, "out of memory");
     }
     return sink_close(&k);
+}
+
+/* A native query small enough to answer without a child: run in the caller's thread, under the
+ * store lock, within st->inline_steps quads visited and INLINE_BYTES of result (about a millisecond
+ * or two), so a lookup costs no fork and a larger query holds the lock no longer than that
+ * before it is run in a child like any other. 0 with the whole result in *body, or -1 (nothing
+ * kept) when the query must go to a child: over budget, max_result_rows or max_bytes reached,
+ * out of memory. Called under st->lock. */
+#define INLINE_BYTES (256 * 1024)
+static int run_inline(struct fleet_store *st, struct query_job *job, size_t max_bytes,
+                      struct fleet_buf *body)
+{
+    struct view saved = st->view;
+    struct sel_sink k;
+    int ok = 0;
+    st->view = job->view;
+    if (sink_open(&k, job, -1) == 0) {
+        k.cap = max_bytes && max_bytes < INLINE_BYTES ? max_bytes : INLINE_BYTES;
+        ok = fleet_bgp_run(job->plan, bgp_accept, st, bgp_row, &k,
+                           (uint64_t)st->inline_steps) == 0 &&
+             k.rc == 0;
+    }
+    if (!ok && k.rc == 0)
+        k.rc = -1;
+    st->view = saved;
+    return sink_close_into(&k, body) == 0 ? 0 : -1;
 }
 
 static int child_graph(struct query_job *job, librdf_query_results *res, int fd)
@@ -2220,31 +2280,38 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
         rc = FLEET_ERR_NOMEM;
         goto out;
     }
+    job.st = st;
+    job.text = fixed.data;
+    job.base = q->base_uri;
+    job.max_rows = q->max_rows;
+    job.view.no_graphs = !mentions_graph(fixed.data) &&
+                         !(job.describe_select && mentions_graph(job.describe_select));
     /* A SELECT over one basic graph pattern runs in the native engine; the plan points into
      * this parse, so both live until the child is started (freed at out:). */
     if (job.form == FORM_SELECT && !st->rasqal_only && !(features & FLEET_SPARQL_USES_EXISTS))
         job.plan = fleet_bgp_plan(qw, rq, st->qs, job.vars, job.nvars);
-    if (job.plan)
+    if (job.plan) {
+        struct fleet_buf body = FLEET_BUF_INIT;
+        if (st->inline_steps > 0 && run_inline(st, &job, q->max_bytes, &body) == 0) {
+            st->queries_inline++;
+            ans->body = body;
+            rc = FLEET_OK;
+            goto out;
+        }
         st->queries_native++;
-    else
+    } else {
         st->queries_rasqal++;
-
-    job.st = st;
-    job.text = fixed.data;
-    /* rasqal joins a group's triple patterns in the order written (case study 1 enumerated every
-     * board's subsystems cubed before checking their types): the child runs them in a selective
-     * order (lib/sparql_reorder.c). The text checked above, and quoted in errors, is the user's. */
-    {
+        /* rasqal joins a group's triple patterns in the order written (case study 1 enumerated
+         * every board's subsystems cubed before checking their types): its child runs them in a
+         * selective order (lib/sparql_reorder.c). The text checked above, and quoted in errors,
+         * is the user's. */
         int changed = 0;
         char rerr[256];
         if (fleet_sparql_reorder(fixed.data, &ordered, &changed, rerr, sizeof(rerr)) == FLEET_OK &&
             changed && !ordered.oom)
             job.text = ordered.data;
     }
-    job.base = q->base_uri;
-    job.max_rows = q->max_rows;
-    job.view.no_graphs = !mentions_graph(fixed.data) &&
-                         !(job.describe_select && mentions_graph(job.describe_select));
+
     rc = fleet_sandbox_start(&sb, query_child, &job);
     /* The parse and the plan touch the Redland world (URI interning): freed under the lock. */
     fleet_bgp_free(job.plan);

@@ -39,6 +39,9 @@ struct fleet_store_options {
     /* 1: every query runs in rasqal; 0: a SELECT over one basic graph pattern with FILTERs runs
      * in tinyfleet's native engine (bgp.h). sparql_native_bgp no in the config. */
     int rasqal_only;
+    /* How many quads a native query may visit to be answered in the calling thread, without a
+     * query child (store.c run_inline): 0 the default (20000), < 0 never. */
+    long inline_steps;
 };
 
 /* Opens the store (recovering it from state_dir) and loads the ontology. On error returns a code
@@ -58,7 +61,8 @@ struct fleet_store_stats {
     uint64_t journal_bytes;
     uint64_t snapshot_bytes;
     uint64_t memory_bytes;   /* quad store heap */
-    uint64_t queries_native; /* queries run by the native engine (bgp.h) since the start */
+    uint64_t queries_inline; /* native-engine queries small enough to answer without a child */
+    uint64_t queries_native; /* native-engine queries run in a child */
     uint64_t queries_rasqal; /* queries run by rasqal (DESCRIBE: its inner SELECT) */
 };
 void fleet_store_stats(struct fleet_store *st, struct fleet_store_stats *out);

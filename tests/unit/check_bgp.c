@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The native engine (lib/bgp.c) against rasqal: the same data in two stores, one with the
- * native engine and one without (rasqal_only), every query asked of both, and the answers
- * compared as sorted TSV rows (TSV writes every term in full: IRI, datatype, language). The W3C
+/* The native engine (lib/bgp.c) against rasqal: the same data in three stores, one with the
+ * native engine as configured by default (small queries answered inline, store.c run_inline),
+ * one without it (rasqal_only) and one that always runs the native engine in a query child;
+ * every query asked of all three, and the answers compared as sorted TSV rows (TSV writes every term in full: IRI, datatype, language). The W3C
  * SPARQL 1.1 query tests give the queries and data ($SHARED_DIR/conformance; skipped without
  * it); hand-made cases add what the engine decides itself: join order, FILTER placement,
  * repeated variables, OFFSET and LIMIT, constants the store does not hold. */
@@ -13,25 +14,26 @@
 
 #include "store.h"
 
+#define SIDES 3
 struct pair {
-    char dir[2][256];
-    struct fleet_store *st[2]; /* 0: native engine on, 1: rasqal only */
+    char dir[SIDES][256];
+    struct fleet_store *st[SIDES]; /* native (default), rasqal only, native never inline */
 };
 
 static void pair_open(struct pair *p)
 {
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < SIDES; i++) {
         char err[512] = "";
         snprintf(p->dir[i], sizeof(p->dir[i]), "/tmp/check_bgp.XXXXXX");
         ck_assert_ptr_nonnull(mkdtemp(p->dir[i]));
-        struct fleet_store_options o = {p->dir[i], NULL, 0, 0, NULL, 0, i};
+        struct fleet_store_options o = {p->dir[i], NULL, 0, 0, NULL, 0, i == 1, i == 2 ? -1 : 0};
         ck_assert_msg(fleet_store_open(&o, &p->st[i], err, sizeof(err)) == FLEET_OK, "%s", err);
     }
 }
 
 static void pair_close(struct pair *p)
 {
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < SIDES; i++) {
         char cmd[300];
         fleet_store_close(p->st[i]);
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", p->dir[i]);
@@ -43,7 +45,7 @@ static void pair_close(struct pair *p)
 static int pair_load(struct pair *p, const char *path, const char *base)
 {
     int ok = 0;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < SIDES; i++) {
         char err[512] = "";
         uint64_t count = 0;
         int created = 0;
@@ -51,8 +53,8 @@ static int pair_load(struct pair *p, const char *path, const char *base)
                                                    base, &count, &created, err, sizeof(err));
         ok += rc == FLEET_OK;
     }
-    ck_assert_msg(ok == 0 || ok == 2, "%s loads in one store only", path);
-    return ok == 2 ? 0 : -1;
+    ck_assert_msg(ok == 0 || ok == SIDES, "%s loads in some stores only", path);
+    return ok == SIDES ? 0 : -1;
 }
 
 static void pair_load_text(struct pair *p, const char *ttl)
@@ -93,20 +95,23 @@ static char *sorted_rows(const char *body)
     return out;
 }
 
-static uint64_t native_count(struct pair *p)
+/* Queries the native engine answered (inline or in a child). */
+static uint64_t native_count(struct pair *p, int side)
 {
     struct fleet_store_stats s;
-    fleet_store_stats(p->st[0], &s);
-    return s.queries_native;
+    fleet_store_stats(p->st[side], &s);
+    ck_assert_msg(side == 0 || s.queries_inline == 0, "store %d answered inline", side);
+    return s.queries_inline + s.queries_native;
 }
 
-/* Asks both stores; fails the test on any difference. Returns 1 if the native engine ran it. */
+/* Asks all three stores; fails the test on any difference. Returns 1 if the native engine ran
+ * it (in store 0 and in a child in store 2: the test fails if only one did). */
 static int same_answer(struct pair *p, const char *text, const char *what)
 {
-    char *body[2];
-    enum fleet_err rc[2];
-    uint64_t before = native_count(p);
-    for (int i = 0; i < 2; i++) {
+    char *body[SIDES];
+    enum fleet_err rc[SIDES];
+    uint64_t before0 = native_count(p, 0), before2 = native_count(p, 2);
+    for (int i = 0; i < SIDES; i++) {
         struct fleet_query q = {text, "http://ex.org/", NULL, 0, NULL, 0,
                                 "text/tab-separated-values, text/turtle;q=0.5", 20000, 0, 0};
         struct fleet_answer ans;
@@ -116,15 +121,20 @@ static int same_answer(struct pair *p, const char *text, const char *what)
                                     : strdup(ans.message);
         fleet_buf_free(&ans.body);
     }
-    ck_assert_msg(rc[0] == rc[1], "%s: native %s, rasqal %s", what, fleet_strerror(rc[0]),
-                  fleet_strerror(rc[1]));
-    if (rc[0] == FLEET_OK)
-        ck_assert_msg(strcmp(body[0], body[1]) == 0,
-                      "%s: the native engine answers\n%s\nrasqal answers\n%s\nto\n%s", what,
-                      body[0], body[1], text);
-    free(body[0]);
-    free(body[1]);
-    return native_count(p) > before;
+    for (int i = 0; i < SIDES; i += 2) {
+        const char *side = i == 0 ? "native" : "native in a child";
+        ck_assert_msg(rc[i] == rc[1], "%s: %s %s, rasqal %s", what, side,
+                      fleet_strerror(rc[i]), fleet_strerror(rc[1]));
+        if (rc[i] == FLEET_OK)
+            ck_assert_msg(strcmp(body[i], body[1]) == 0,
+                          "%s: the %s engine answers\n%s\nrasqal answers\n%s\nto\n%s", what,
+                          side, body[i], body[1], text);
+    }
+    for (int i = 0; i < SIDES; i++)
+        free(body[i]);
+    int n0 = native_count(p, 0) > before0, n2 = native_count(p, 2) > before2;
+    ck_assert_msg(n0 == n2, "%s: native inline %d, in a child %d", what, n0, n2);
+    return n0;
 }
 
 static char *slurp(const char *path)
@@ -244,7 +254,7 @@ START_TEST(test_offset_limit)
         {"PREFIX ex: <http://ex.org/>\nSELECT DISTINCT ?b WHERE { ?b ex:sub ?s } OFFSET 1", 2},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        uint64_t before = native_count(&p);
+        uint64_t before = native_count(&p, 0);
         struct fleet_query q = {cases[i].q, NULL, NULL, 0, NULL, 0, "text/csv", 5000, 0, 0};
         struct fleet_answer ans;
         memset(&ans, 0, sizeof(ans));
@@ -254,7 +264,56 @@ START_TEST(test_offset_limit)
             lines += ans.body.data[k] == '\n';
         ck_assert_msg(lines - 1 == cases[i].rows, "%s: %d rows\n%s", cases[i].q, lines - 1,
                       ans.body.data);
-        ck_assert_uint_eq(native_count(&p), before + 1);
+        ck_assert_uint_eq(native_count(&p, 0), before + 1);
+        fleet_buf_free(&ans.body);
+    }
+    pair_close(&p);
+}
+END_TEST
+
+/* A native query over its inline budget, or past max_result_rows, is run in a child: the same
+ * answer (or the child's error), never a cut-short one. */
+START_TEST(test_inline_budget)
+{
+    struct pair p;
+    pair_open(&p);
+    char path[300];
+    snprintf(path, sizeof(path), "%s/big.nt", p.dir[0]);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 30000; i++)
+        fprintf(f, "<http://ex.org/s%d> <http://ex.org/p> \"%d\" .\n", i, i);
+    fclose(f);
+    ck_assert_int_eq(pair_load(&p, path, NULL), 0);
+    struct fleet_store_stats a, b;
+    fleet_store_stats(p.st[0], &a);
+    /* 30,000 quads to visit: more than an inline run may */
+    ck_assert(same_answer(&p, "SELECT ?s ?o WHERE { ?s <http://ex.org/p> ?o }", "big") == 1);
+    /* one subject: inline */
+    ck_assert(same_answer(&p, "SELECT ?o WHERE { <http://ex.org/s7> <http://ex.org/p> ?o }",
+                          "one") == 1);
+    fleet_store_stats(p.st[0], &b);
+    ck_assert_uint_eq(b.queries_native, a.queries_native + 1);
+    ck_assert_uint_eq(b.queries_inline, a.queries_inline + 1);
+
+    /* max_result_rows 10 on a small query: refused as too big, as rasqal's would be */
+    struct fleet_query q = {"SELECT ?o WHERE { ?s <http://ex.org/p> ?o } LIMIT 50", NULL, NULL, 0,
+                            NULL, 0, "text/csv", 5000, 10, 0};
+    for (int i = 0; i < SIDES; i++) {
+        struct fleet_answer ans;
+        memset(&ans, 0, sizeof(ans));
+        ck_assert_int_eq(fleet_store_query(p.st[i], &q, &ans), FLEET_ERR_TOOBIG);
+        ck_assert_msg(strstr(ans.message, "max_result_rows") != NULL, "%s", ans.message);
+        fleet_buf_free(&ans.body);
+    }
+    /* max_bytes 1000 (a child's output may exceed it by 4 KiB of slack): 2,000 rows are within
+     * the inline budget of quads but not of bytes, and are refused as too big */
+    struct fleet_query qb = {"SELECT ?s ?o WHERE { ?s <http://ex.org/p> ?o } LIMIT 2000", NULL,
+                             NULL, 0, NULL, 0, "text/csv", 5000, 0, 1000};
+    for (int i = 0; i < SIDES; i++) {
+        struct fleet_answer ans;
+        memset(&ans, 0, sizeof(ans));
+        ck_assert_int_eq(fleet_store_query(p.st[i], &qb, &ans), FLEET_ERR_TOOBIG);
         fleet_buf_free(&ans.body);
     }
     pair_close(&p);
@@ -343,6 +402,7 @@ static Suite *bgp_suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_hand_cases);
     tcase_add_test(tc, test_offset_limit);
+    tcase_add_test(tc, test_inline_budget);
     tcase_add_test(tc, test_w3c_queries);
     suite_add_tcase(s, tc);
     return s;
