@@ -13,6 +13,7 @@ int rasqal_literal_as_boolean(rasqal_literal *l, int *error_p);
 
 #define MAX_PATS 64
 #define MAX_VARS 64
+#define MAX_BRANCHES 16
 #define XSD_STRING "http://www.w3.org/2001/XMLSchema#string"
 
 /* A position of a pattern: a variable (var >= 0) or a constant term id (0: in no quad). */
@@ -23,29 +24,38 @@ struct slot {
 
 struct filter {
     rasqal_expression *e;
-    uint64_t needs;  /* the pattern's variables it reads */
+    uint64_t needs;  /* the branch's pattern variables it reads */
     int declined;    /* an expression this module does not hand to rasqal alone */
+};
+
+/* One basic graph pattern with its FILTERs; a query is one branch, or a UNION of several. */
+struct branch {
+    struct slot pat[MAX_PATS][3];
+    size_t np;
+    int order[MAX_PATS];
+    struct filter *filt; /* its own FILTERs, then copies of the group's around the UNION */
+    size_t nf;
+    uint64_t binds; /* the variables its patterns bind */
+    /* filters to apply after step k of the order: by_step[step_first[k] .. step_first[k+1]) */
+    size_t *by_step, step_first[MAX_PATS + 1];
+    int impossible; /* a constant of its patterns is in no quad: no solution */
 };
 
 struct fleet_bgp {
     rasqal_world *world;
     rasqal_evaluation_context *ec;
     const struct fleet_qs *qs;
-    rasqal_variable *var[MAX_VARS]; /* the pattern's variables, then the FILTERs' others */
-    size_t nv, nbound;               /* all of them; those the pattern binds */
-    struct slot pat[MAX_PATS][3];
-    size_t np;
-    int order[MAX_PATS];
-    struct filter *filt;
-    size_t nf;
-    /* filters to apply after step k of the order: filt_at[k] .. filt_at[k+1]-1 in by_step */
-    size_t *by_step, step_first[MAX_PATS + 1];
+    rasqal_variable *var[MAX_VARS]; /* the patterns' variables, then the FILTERs' others */
+    size_t nv, nbound;               /* all of them; those the patterns bind */
+    struct branch br[MAX_BRANCHES];
+    size_t nbr;
+    rasqal_expression *outer[MAX_PATS]; /* FILTERs of the group around a UNION */
+    size_t nouter;
     int *proj; /* per projected name: variable index, or -1 (never bound) */
     size_t nproj;
-    int impossible; /* a constant of the pattern is in no quad: no solution */
+    struct branch *cur; /* the branch being collected or run */
     uint64_t offset, given; /* the query's OFFSET; solutions given so far (OFFSET counted) */
     int limit;              /* the query's LIMIT, or < 0 */
-    int has_filters;
     fleet_tid bind[MAX_VARS];
     fleet_tid *row;
     /* running */
@@ -98,6 +108,7 @@ static int literal_term(rasqal_literal *l, struct fleet_term *t)
 
 static int add_slot(struct fleet_bgp *b, rasqal_literal *l, struct slot *s)
 {
+    struct branch *br = b->cur;
     if (!l)
         return -1;
     if (l->type == RASQAL_LITERAL_VARIABLE) {
@@ -113,64 +124,63 @@ static int add_slot(struct fleet_bgp *b, rasqal_literal *l, struct slot *s)
     s->var = -1;
     s->id = fleet_qs_lookup(b->qs, &t);
     if (s->id == 0)
-        b->impossible = 1;
+        br->impossible = 1;
     return 0;
 }
 
-static int add_filter(struct fleet_bgp *b, rasqal_expression *e)
+static int add_filter(struct branch *br, rasqal_expression *e)
 {
-    struct filter *f = realloc(b->filt, (b->nf + 1) * sizeof(*f));
+    struct filter *f = realloc(br->filt, (br->nf + 1) * sizeof(*f));
     if (!f)
         return -1;
-    b->filt = f;
-    memset(&f[b->nf], 0, sizeof(f[0]));
-    f[b->nf++].e = e;
+    br->filt = f;
+    memset(&f[br->nf], 0, sizeof(f[0]));
+    f[br->nf++].e = e;
     return 0;
 }
 
 static int collect_triples(struct fleet_bgp *b, rasqal_graph_pattern *gp)
 {
+    struct branch *br = b->cur;
     rasqal_triple *t;
     for (int i = 0; (t = rasqal_graph_pattern_get_triple(gp, i)); i++) {
-        if (t->origin || b->np == MAX_PATS)
+        if (t->origin || br->np == MAX_PATS)
             return -1;
-        if (add_slot(b, t->subject, &b->pat[b->np][0]) != 0 ||
-            add_slot(b, t->predicate, &b->pat[b->np][1]) != 0 ||
-            add_slot(b, t->object, &b->pat[b->np][2]) != 0)
+        if (add_slot(b, t->subject, &br->pat[br->np][0]) != 0 ||
+            add_slot(b, t->predicate, &br->pat[br->np][1]) != 0 ||
+            add_slot(b, t->object, &br->pat[br->np][2]) != 0)
             return -1;
-        b->np++;
+        br->np++;
     }
     return 0;
 }
 
-/* The query's pattern: a BASIC one, or a GROUP of BASIC and FILTER ones (FILTERs of a group
- * constrain the whole group). Anything else declines. */
-static int collect(struct fleet_bgp *b, rasqal_graph_pattern *gp)
+/* A group of BASIC and FILTER patterns (the FILTERs of a group constrain the whole group), or
+ * one BASIC pattern, into b->cur. Anything else declines. */
+static int collect_group(struct fleet_bgp *b, rasqal_graph_pattern *gp)
 {
     rasqal_graph_pattern_operator op = rasqal_graph_pattern_get_operator(gp);
     rasqal_expression *fe = rasqal_graph_pattern_get_filter_expression(gp);
+    if (op != RASQAL_GRAPH_PATTERN_OPERATOR_BASIC && op != RASQAL_GRAPH_PATTERN_OPERATOR_GROUP)
+        return -1;
+    if (fe && add_filter(b->cur, fe) != 0)
+        return -1;
     if (op == RASQAL_GRAPH_PATTERN_OPERATOR_BASIC) {
         if (rasqal_graph_pattern_get_sub_graph_pattern(gp, 0))
             return -1;
-        if (fe && add_filter(b, fe) != 0)
-            return -1;
         return collect_triples(b, gp);
     }
-    if (op != RASQAL_GRAPH_PATTERN_OPERATOR_GROUP)
-        return -1;
-    if (fe && add_filter(b, fe) != 0)
-        return -1;
     rasqal_graph_pattern *sub;
     for (int i = 0; (sub = rasqal_graph_pattern_get_sub_graph_pattern(gp, i)); i++) {
         rasqal_graph_pattern_operator sop = rasqal_graph_pattern_get_operator(sub);
         rasqal_expression *sfe = rasqal_graph_pattern_get_filter_expression(sub);
         if (sop == RASQAL_GRAPH_PATTERN_OPERATOR_FILTER) {
-            if (!sfe || add_filter(b, sfe) != 0)
+            if (!sfe || add_filter(b->cur, sfe) != 0)
                 return -1;
         } else if (sop == RASQAL_GRAPH_PATTERN_OPERATOR_BASIC) {
             if (rasqal_graph_pattern_get_sub_graph_pattern(sub, 0))
                 return -1;
-            if (sfe && add_filter(b, sfe) != 0)
+            if (sfe && add_filter(b->cur, sfe) != 0)
                 return -1;
             if (collect_triples(b, sub) != 0)
                 return -1;
@@ -181,8 +191,58 @@ static int collect(struct fleet_bgp *b, rasqal_graph_pattern *gp)
     return 0;
 }
 
+static int collect_branch(struct fleet_bgp *b, rasqal_graph_pattern *gp)
+{
+    if (b->nbr == MAX_BRANCHES)
+        return -1;
+    b->cur = &b->br[b->nbr++];
+    return collect_group(b, gp) != 0 || b->cur->np == 0 ? -1 : 0;
+}
+
+/* The query's pattern: one group as above (one branch), or a UNION of such groups (a branch
+ * each), alone or in a group with FILTERs (applied to every branch's solutions). */
+static int collect(struct fleet_bgp *b, rasqal_graph_pattern *gp)
+{
+    rasqal_graph_pattern *u = NULL, *sub;
+    if (rasqal_graph_pattern_get_operator(gp) == RASQAL_GRAPH_PATTERN_OPERATOR_UNION) {
+        u = gp;
+    } else if (rasqal_graph_pattern_get_operator(gp) == RASQAL_GRAPH_PATTERN_OPERATOR_GROUP) {
+        for (int i = 0; (sub = rasqal_graph_pattern_get_sub_graph_pattern(gp, i)); i++)
+            if (rasqal_graph_pattern_get_operator(sub) == RASQAL_GRAPH_PATTERN_OPERATOR_UNION)
+                u = sub;
+    }
+    if (!u)
+        return collect_branch(b, gp);
+    if (rasqal_graph_pattern_get_filter_expression(u))
+        return -1;
+    if (u != gp) { /* the group holds the UNION and FILTERs, nothing else */
+        rasqal_expression *fe = rasqal_graph_pattern_get_filter_expression(gp);
+        if (fe)
+            b->outer[b->nouter++] = fe;
+        for (int i = 0; (sub = rasqal_graph_pattern_get_sub_graph_pattern(gp, i)); i++) {
+            if (sub == u)
+                continue;
+            fe = rasqal_graph_pattern_get_filter_expression(sub);
+            if (rasqal_graph_pattern_get_operator(sub) != RASQAL_GRAPH_PATTERN_OPERATOR_FILTER ||
+                !fe || b->nouter == MAX_PATS)
+                return -1;
+            b->outer[b->nouter++] = fe;
+        }
+    }
+    for (int i = 0; (sub = rasqal_graph_pattern_get_sub_graph_pattern(u, i)); i++)
+        if (collect_branch(b, sub) != 0)
+            return -1;
+    /* the group's FILTERs constrain each branch's solutions */
+    for (size_t k = 0; k < b->nbr; k++)
+        for (size_t j = 0; j < b->nouter; j++)
+            if (add_filter(&b->br[k], b->outer[j]) != 0)
+                return -1;
+    return b->nbr ? 0 : -1;
+}
+
 struct visit {
     struct fleet_bgp *b;
+    struct branch *br;
     struct filter *f;
 };
 
@@ -214,7 +274,7 @@ static int visit_expr(void *user, rasqal_expression *e)
             v->f->declined = 1;
             return 1;
         }
-        if ((size_t)i < v->b->nbound)
+        if ((size_t)i < v->b->nbound && (v->br->binds & ((uint64_t)1 << i)))
             v->f->needs |= (uint64_t)1 << i;
     }
     return 0; /* go on into the arguments */
@@ -242,7 +302,7 @@ static size_t estimate(const struct fleet_qs *qs, const struct slot s[3], uint64
 
 /* Greedy order: first the pattern with the fewest candidate quads, then again and again a
  * pattern sharing a bound variable (any, when none does), fewest estimated candidates first. */
-static void plan_order(struct fleet_bgp *b)
+static void plan_order(struct fleet_bgp *fb, struct branch *b)
 {
     uint64_t bound = 0;
     int used[MAX_PATS] = {0};
@@ -256,7 +316,7 @@ static void plan_order(struct fleet_bgp *b)
             for (int i = 0; i < 3; i++)
                 if (b->pat[p][i].var >= 0 && (bound & ((uint64_t)1 << b->pat[p][i].var)))
                     conn = 1;
-            size_t n = estimate(b->qs, b->pat[p], bound);
+            size_t n = estimate(fb->qs, b->pat[p], bound);
             if (best < 0 || conn > best_conn || (conn == best_conn && n < best_n)) {
                 best = (int)p;
                 best_conn = conn;
@@ -272,7 +332,7 @@ static void plan_order(struct fleet_bgp *b)
 }
 
 /* Each FILTER goes after the first step that binds all the pattern variables it reads. */
-static int place_filters(struct fleet_bgp *b)
+static int place_filters(struct branch *b)
 {
     b->by_step = calloc(b->nf ? b->nf : 1, sizeof(*b->by_step));
     if (!b->by_step)
@@ -328,16 +388,24 @@ struct fleet_bgp *fleet_bgp_plan(rasqal_world *world, rasqal_query *rq,
     /* without ORDER BY and DISTINCT, OFFSET and LIMIT count solutions as they come */
     b->offset = rasqal_query_get_offset(rq) > 0 ? (uint64_t)rasqal_query_get_offset(rq) : 0;
     b->limit = rasqal_query_get_limit(rq);
-    if (collect(b, gp) != 0 || b->np == 0)
+    if (collect(b, gp) != 0)
         goto decline;
     b->nbound = b->nv;
-    for (size_t f = 0; f < b->nf; f++) {
-        struct visit v = {b, &b->filt[f]};
-        rasqal_expression_visit(b->filt[f].e, visit_expr, &v);
-        if (b->filt[f].declined)
-            goto decline;
+    size_t nf = 0;
+    for (size_t k = 0; k < b->nbr; k++) {
+        struct branch *br = &b->br[k];
+        for (size_t p = 0; p < br->np; p++)
+            for (int i = 0; i < 3; i++)
+                if (br->pat[p][i].var >= 0)
+                    br->binds |= (uint64_t)1 << br->pat[p][i].var;
+        for (size_t f = 0; f < br->nf; f++) {
+            struct visit v = {b, br, &br->filt[f]};
+            rasqal_expression_visit(br->filt[f].e, visit_expr, &v);
+            if (br->filt[f].declined)
+                goto decline;
+        }
+        nf += br->nf;
     }
-    b->has_filters = b->nf > 0;
     b->proj = calloc(nvars ? nvars : 1, sizeof(*b->proj));
     b->row = calloc(nvars ? nvars : 1, sizeof(*b->row));
     if (!b->proj || !b->row)
@@ -349,14 +417,16 @@ struct fleet_bgp *fleet_bgp_plan(rasqal_world *world, rasqal_query *rq,
             if (strcmp((const char *)b->var[k]->name, vars[i]) == 0)
                 b->proj[i] = (int)k;
     }
-    if (b->nf) {
+    if (nf) {
         b->ec = rasqal_new_evaluation_context(b->world, NULL, RASQAL_COMPARE_XQUERY);
         if (!b->ec)
             goto decline;
     }
-    plan_order(b);
-    if (place_filters(b) != 0)
-        goto decline;
+    for (size_t k = 0; k < b->nbr; k++) {
+        plan_order(b, &b->br[k]);
+        if (place_filters(&b->br[k]) != 0)
+            goto decline;
+    }
     return b;
 decline:
     fleet_bgp_free(b);
@@ -369,8 +439,10 @@ void fleet_bgp_free(struct fleet_bgp *b)
         return;
     if (b->ec)
         rasqal_free_evaluation_context(b->ec);
-    free(b->filt);
-    free(b->by_step);
+    for (size_t k = 0; k < b->nbr; k++) {
+        free(b->br[k].filt);
+        free(b->br[k].by_step);
+    }
     free(b->proj);
     free(b->row);
     free(b);
@@ -423,8 +495,9 @@ static rasqal_literal *term_literal(struct fleet_bgp *b, fleet_tid id)
 /* Applies the FILTERs placed after step k; 1 if the solution so far passes them all. */
 static int filters_pass(struct fleet_bgp *b, size_t k)
 {
-    for (size_t j = b->step_first[k]; j < b->step_first[k + 1]; j++) {
-        struct filter *f = &b->filt[b->by_step[j]];
+    struct branch *br = b->cur;
+    for (size_t j = br->step_first[k]; j < br->step_first[k + 1]; j++) {
+        struct filter *f = &br->filt[br->by_step[j]];
         b->steps += 8;
         for (size_t i = 0; i < b->nbound; i++) {
             if (!(f->needs & ((uint64_t)1 << i)))
@@ -451,7 +524,8 @@ static int filters_pass(struct fleet_bgp *b, size_t k)
 
 static void step(struct fleet_bgp *b, size_t k)
 {
-    if (k == b->np) {
+    struct branch *br = b->cur;
+    if (k == br->np) {
         if (b->given++ < b->offset)
             return;
         if (b->limit >= 0 && b->given - b->offset > (uint64_t)b->limit) {
@@ -465,7 +539,7 @@ static void step(struct fleet_bgp *b, size_t k)
             b->stop = r > 0 ? 1 : -1;
         return;
     }
-    const struct slot *s = b->pat[b->order[k]];
+    const struct slot *s = br->pat[br->order[k]];
     fleet_tid pat[4] = {0, 0, 0, FLEET_QS_ANY_GRAPH}, q[4];
     int fresh[3] = {0, 0, 0};
     for (int i = 0; i < 3; i++) {
@@ -516,11 +590,17 @@ int fleet_bgp_run(struct fleet_bgp *b, fleet_bgp_accept_fn accept, void *actx,
     b->stop = 0;
     b->given = 0;
     memset(b->bind, 0, sizeof(b->bind));
-    if (b->impossible || b->limit == 0)
+    if (b->limit == 0)
         return 0;
-    /* a FILTER that reads none of the pattern's variables is placed after step 0 */
-    step(b, 0);
-    for (size_t i = 0; i < b->nbound; i++)
-        rasqal_variable_set_value(b->var[i], NULL);
+    /* the branches of a UNION one after the other; a FILTER that reads none of a branch's
+     * variables is placed after its step 0 */
+    for (size_t k = 0; k < b->nbr && !b->stop; k++) {
+        b->cur = &b->br[k];
+        if (b->cur->impossible)
+            continue;
+        step(b, 0);
+        for (size_t i = 0; i < b->nbound; i++)
+            rasqal_variable_set_value(b->var[i], NULL);
+    }
     return b->stop < 0 ? b->stop : 0;
 }

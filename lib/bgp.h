@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Native evaluation of the commonest dashboard query: a SELECT of plain variables over one basic
- * graph pattern with FILTERs, in the default graph (the paper's case study 1 is one). rasqal
+ * graph pattern with FILTERs, or a UNION of such groups (with FILTERs around it), in the default
+ * graph (the paper's case study 1; tinyfleet's own matcher templates). rasqal
  * 0.9.33 runs such a query as nested loops through librdf, building a librdf node, a statement
  * and a rasqal literal for every triple it touches and looking every bound term up again by its
  * text; here the join runs on the quad store's term ids and only the FILTERs see rasqal
@@ -17,7 +18,11 @@
  * OFFSET and LIMIT count solutions as they come (there is no ORDER BY); a DISTINCT is never
  * in the parse here, since the store applies it to the rows itself (sparql_text.h).
  *
- * Anything else (OPTIONAL, UNION, GRAPH, a nested group, BIND, VALUES, FROM, sub-queries,
+ * A UNION's branches are run one after the other, each with its own order and FILTERs (the
+ * FILTERs around the UNION are applied to every branch's solutions): a bag union, as SPARQL's.
+ *
+ * Anything else (OPTIONAL, a UNION joined with other patterns or nested, GRAPH, BIND, VALUES,
+ * FROM, sub-queries,
  * ORDER BY, GROUP BY, aggregates and expressions in the projection, IRI()/URI() in a FILTER,
  * which would need the base IRI, a term type this module does not map) makes fleet_bgp_plan
  * decline, and the caller lets rasqal run the query. The plan is made by the parent from its

@@ -205,6 +205,19 @@ static const char *const HAND[] = {
     "PREFIX ex: <http://ex.org/>\nSELECT ?b WHERE { ?b ex:title ?t FILTER(regex(str(?t), \"^o\")) }",
     "PREFIX ex: <http://ex.org/>\nSELECT ?s WHERE { ?s ex:ram ?r FILTER(isLiteral(?r) && "
     "datatype(?r) = <http://www.w3.org/2001/XMLSchema#integer>) }",
+    /* UNIONs: branches binding different variables, FILTERs in a branch and around the UNION,
+     * a branch that cannot match, the same solution from two branches (kept twice) */
+    "PREFIX ex: <http://ex.org/>\nSELECT ?b WHERE { { ?b a ex:Board } UNION { ?b a ex:MCU } }",
+    "PREFIX ex: <http://ex.org/>\nSELECT ?b ?t ?r WHERE { { ?b ex:title ?t } UNION "
+    "{ ?b ex:ram ?r FILTER(?r > 100) } }",
+    "PREFIX ex: <http://ex.org/>\nSELECT ?b ?t ?r WHERE { { ?b ex:title ?t } UNION "
+    "{ ?b ex:ram ?r } FILTER(isIRI(?b) && !BOUND(?t)) }",
+    "PREFIX ex: <http://ex.org/>\nSELECT ?b WHERE { { ?b ex:nothing ?x } UNION { ?b a ex:Gyro } "
+    "UNION { ?b a ex:Gyro } }",
+    "PREFIX ex: <http://ex.org/>\nSELECT ?b ?x WHERE { { ?b ex:sub ?x . ?x a ex:Accel } UNION "
+    "{ ?b ex:sub ?x . ?x a ex:MCU ; ex:ram ?r FILTER(?r < 300) } }",
+    "PREFIX ex: <http://ex.org/>\nSELECT DISTINCT ?b WHERE { { ?b ex:sub ?x } UNION "
+    "{ ?b ex:title ?t } }",
 };
 
 START_TEST(test_hand_cases)
@@ -225,7 +238,10 @@ START_TEST(test_hand_cases)
         "PREFIX ex: <http://ex.org/>\nSELECT ?b WHERE { ?b ex:sub ?s } ORDER BY ?b",
         "PREFIX ex: <http://ex.org/>\nSELECT ?b ?r WHERE { ?b ex:sub ?m OPTIONAL { ?m ex:ram ?r } }",
         "PREFIX ex: <http://ex.org/>\nSELECT (COUNT(?s) AS ?n) WHERE { ?b ex:sub ?s }",
-        "PREFIX ex: <http://ex.org/>\nSELECT ?b WHERE { { ?b a ex:Board } UNION { ?b a ex:MCU } }",
+        "PREFIX ex: <http://ex.org/>\nSELECT ?b WHERE { { ?b a ex:Board } UNION "
+        "{ ?b a ex:MCU OPTIONAL { ?b ex:ram ?r } } }",
+        "PREFIX ex: <http://ex.org/>\nSELECT ?b WHERE { ?b ex:sub ?s { ?s a ex:Gyro } UNION "
+        "{ ?s a ex:Accel } }",
         "PREFIX ex: <http://ex.org/>\nSELECT ?b WHERE { GRAPH ?g { ?b a ex:Board } }",
         "PREFIX ex: <http://ex.org/>\nSELECT ?b ?x WHERE { ?b a ex:Board BIND(1 AS ?x) }",
     };
