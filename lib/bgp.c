@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The effective boolean value, as rasqal's own FILTER applies it: exported by librasqal 0.9.33
  * (Debian 12) but missing from rasqal.h. Using it, not a copy of SPARQL 17.2.2, keeps FILTERs
@@ -54,6 +55,7 @@ struct fleet_bgp {
     int *proj; /* per projected name: variable index, or -1 (never bound) */
     size_t nproj;
     struct branch *cur; /* the branch being collected or run */
+    int regex;          /* a FILTER uses a regular expression (its cost is not bounded) */
     uint64_t offset, given; /* the query's OFFSET; solutions given so far (OFFSET counted) */
     int limit;              /* the query's LIMIT, or < 0 */
     fleet_tid bind[MAX_VARS];
@@ -65,6 +67,7 @@ struct fleet_bgp {
     void *rctx;
     int stop; /* 1 stop asked, -1 row error, -2 no memory, -3 over the step budget */
     uint64_t steps, max_steps; /* quads visited (a FILTER counts 8); 0: no budget */
+    uint64_t deadline_ns;      /* with a budget: CLOCK_MONOTONIC time it also ends at */
 };
 
 static int var_index(struct fleet_bgp *b, rasqal_variable *v, int add)
@@ -264,6 +267,13 @@ static int visit_expr(void *user, rasqal_expression *e)
     case RASQAL_EXPR_VARSTAR:
         v->f->declined = 1;
         return 1;
+    /* a pattern written by the reader can backtrack for as long as it likes */
+    case RASQAL_EXPR_REGEX:
+    case RASQAL_EXPR_STR_MATCH:
+    case RASQAL_EXPR_STR_NMATCH:
+    case RASQAL_EXPR_REPLACE:
+        v->b->regex = 1;
+        break;
     default:
         break;
     }
@@ -433,6 +443,11 @@ decline:
     return NULL;
 }
 
+int fleet_bgp_bounded(const struct fleet_bgp *b)
+{
+    return !b->regex;
+}
+
 void fleet_bgp_free(struct fleet_bgp *b)
 {
     if (!b)
@@ -522,6 +537,22 @@ static int filters_pass(struct fleet_bgp *b, size_t k)
     return 1;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The budget: steps, and (looked at every 256 steps) the time a long FILTER may take. */
+static int over_budget(struct fleet_bgp *b)
+{
+    if (!b->max_steps)
+        return 0;
+    b->steps++;
+    return b->steps > b->max_steps || ((b->steps & 255) == 0 && now_ns() > b->deadline_ns);
+}
+
 static void step(struct fleet_bgp *b, size_t k)
 {
     struct branch *br = b->cur;
@@ -555,7 +586,7 @@ static void step(struct fleet_bgp *b, size_t k)
     struct fleet_qs_iter it;
     fleet_qs_find(b->qs, pat, &it);
     while (!b->stop && fleet_qs_next(&it, q)) {
-        if (b->max_steps && ++b->steps > b->max_steps) {
+        if (over_budget(b)) {
             b->stop = -3;
             break;
         }
@@ -583,6 +614,7 @@ int fleet_bgp_run(struct fleet_bgp *b, fleet_bgp_accept_fn accept, void *actx,
 {
     b->steps = 0;
     b->max_steps = max_steps;
+    b->deadline_ns = max_steps ? now_ns() + 10000000u : 0; /* 10 ms */
     b->accept = accept;
     b->actx = actx;
     b->emit = row;

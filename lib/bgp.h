@@ -52,10 +52,14 @@ struct fleet_bgp *fleet_bgp_plan(rasqal_world *world, rasqal_query *rq,
                                  const struct fleet_qs *qs, char *const *vars, size_t nvars);
 /* Runs the plan, calling row for each solution. Returns 0 when every solution was given or row
  * asked to stop, -1 when row failed, -2 when memory ran out, -3 when more than max_steps quads
- * were visited (a FILTER evaluation counts as 8; 0: no budget), giving nothing more. A plan may
- * be run again. */
+ * were visited (a FILTER evaluation counts as 8) or, with a budget, 10 ms have passed (0: no
+ * budget), giving nothing more. A plan may be run again. */
 int fleet_bgp_run(struct fleet_bgp *b, fleet_bgp_accept_fn accept, void *actx,
                   fleet_bgp_row_fn row, void *rctx, uint64_t max_steps);
+/* 1 when a step of the plan costs a bounded time, so that a step budget bounds the run: 0 when
+ * a FILTER uses a regular expression (REGEX, REPLACE), which can backtrack for as long as the
+ * reader's pattern makes it. */
+int fleet_bgp_bounded(const struct fleet_bgp *b);
 void fleet_bgp_free(struct fleet_bgp *b);
 
 #endif

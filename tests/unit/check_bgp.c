@@ -308,8 +308,11 @@ START_TEST(test_inline_budget)
     /* one subject: inline */
     ck_assert(same_answer(&p, "SELECT ?o WHERE { <http://ex.org/s7> <http://ex.org/p> ?o }",
                           "one") == 1);
+    /* a regular expression can take any time: never inline, however small */
+    ck_assert(same_answer(&p, "SELECT ?o WHERE { <http://ex.org/s7> <http://ex.org/p> ?o "
+                              "FILTER(regex(?o, \"^7$\")) }", "regex") == 1);
     fleet_store_stats(p.st[0], &b);
-    ck_assert_uint_eq(b.queries_native, a.queries_native + 1);
+    ck_assert_uint_eq(b.queries_native, a.queries_native + 2);
     ck_assert_uint_eq(b.queries_inline, a.queries_inline + 1);
 
     /* max_result_rows 10 on a small query: refused as too big, as rasqal's would be */
