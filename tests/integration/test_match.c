@@ -391,6 +391,16 @@ END_TEST
     "\"trainingDataset\":\"speech_commands\",\"metric\":{\"type\":\"Top_1_accuracy\","             \
     "\"value\":90.0},\"sensors\":[\"Microphone\"]}"
 
+/* A board's memory lines: RAM in bytes, and 1 MB of flash. */
+static void ram_bytes_memory(char *mem, size_t len, unsigned long long ram)
+{
+    snprintf(mem, len,
+             "ssn-system:hasSystemProperty [ a s3n_extend:RAM ; schema:value %llu ; "
+             "schema:unitCode om:byte ], [ a s3n_extend:Flash ; schema:value 1 ; "
+             "schema:unitCode om:megabyte ]",
+             ram);
+}
+
 /* The response cache's hit counter from /metrics. */
 static double cache_hits(const struct daemon *d)
 {
@@ -425,11 +435,7 @@ START_TEST(test_board_models_cached)
     char *id = upload_synthetic(d, 1000, META_MIC, &arena);
     char mem[1024], path[1024];
     const char *mic = " ; ssn:hasSubSystem [ a sosa_extend:Microphone ]";
-    snprintf(mem, sizeof(mem),
-             "ssn-system:hasSystemProperty [ a s3n_extend:RAM ; schema:value %llu ; "
-             "schema:unitCode om:byte ], [ a s3n_extend:Flash ; schema:value 1 ; "
-             "schema:unitCode om:megabyte ]",
-             arena);
+    ram_bytes_memory(mem, sizeof(mem), arena);
     put_hand_board(d, "cached", mem, mic);
     thing_path(path, sizeof(path), EX "board/cached", "/models?fits=true");
 
@@ -443,11 +449,7 @@ START_TEST(test_board_models_cached)
     free(b);
 
     /* one byte less RAM: the model no longer fits, and the next answer says so */
-    snprintf(mem, sizeof(mem),
-             "ssn-system:hasSystemProperty [ a s3n_extend:RAM ; schema:value %llu ; "
-             "schema:unitCode om:byte ], [ a s3n_extend:Flash ; schema:value 1 ; "
-             "schema:unitCode om:megabyte ]",
-             arena - 1);
+    ram_bytes_memory(mem, sizeof(mem), arena - 1);
     put_hand_board(d, "cached", mem, mic);
     a = get_body(d, path, "application/json");
     json_error_t je;
@@ -489,18 +491,10 @@ START_TEST(test_edge_cases)
     const char *mic = " ; ssn:hasSubSystem [ a sosa_extend:Microphone ]";
 
     /* RAM exactly the need, in bytes; flash in megabytes. */
-    snprintf(mem, sizeof(mem),
-             "ssn-system:hasSystemProperty [ a s3n_extend:RAM ; schema:value %llu ; "
-             "schema:unitCode om:byte ], [ a s3n_extend:Flash ; schema:value 1 ; "
-             "schema:unitCode om:megabyte ]",
-             arena);
+    ram_bytes_memory(mem, sizeof(mem), arena);
     put_hand_board(d, "equal", mem, mic);
     /* One byte short. */
-    snprintf(mem, sizeof(mem),
-             "ssn-system:hasSystemProperty [ a s3n_extend:RAM ; schema:value %llu ; "
-             "schema:unitCode om:byte ], [ a s3n_extend:Flash ; schema:value 1 ; "
-             "schema:unitCode om:megabyte ]",
-             arena - 1);
+    ram_bytes_memory(mem, sizeof(mem), arena - 1);
     put_hand_board(d, "short", mem, mic);
     /* kibibytes, and a plain number read as kB; no microphone. */
     put_hand_board(d, "nomic",
