@@ -55,7 +55,7 @@ struct fleet_bgp {
     int *proj; /* per projected name: variable index, or -1 (never bound) */
     size_t nproj;
     struct branch *cur; /* the branch being collected or run */
-    int regex;          /* a FILTER uses a regular expression (its cost is not bounded) */
+    int not_inline;     /* a FILTER uses more than inline_op() allows (see fleet_bgp_inline) */
     uint64_t offset, given; /* the query's OFFSET; solutions given so far (OFFSET counted) */
     int limit;              /* the query's LIMIT, or < 0 */
     fleet_tid bind[MAX_VARS];
@@ -243,6 +243,43 @@ static int collect(struct fleet_bgp *b, rasqal_graph_pattern *gp)
     return b->nbr ? 0 : -1;
 }
 
+/* The operators a FILTER may use for the query to be run in the daemon itself (fleet_bgp_inline):
+ * comparisons, logic, term tests and accessors and arithmetic, whose cost is bounded and whose
+ * rasqal code is small. Not: regular expressions (a reader's pattern can backtrack for as long
+ * as it likes), string functions (literals of any length), hashes, casts, dates, anything else:
+ * a rasqal defect there stays in a query child. */
+static int inline_op(rasqal_op op)
+{
+    switch (op) {
+    case RASQAL_EXPR_AND:
+    case RASQAL_EXPR_OR:
+    case RASQAL_EXPR_BANG:
+    case RASQAL_EXPR_EQ:
+    case RASQAL_EXPR_NEQ:
+    case RASQAL_EXPR_LT:
+    case RASQAL_EXPR_GT:
+    case RASQAL_EXPR_LE:
+    case RASQAL_EXPR_GE:
+    case RASQAL_EXPR_SAMETERM:
+    case RASQAL_EXPR_LITERAL:
+    case RASQAL_EXPR_BOUND:
+    case RASQAL_EXPR_ISURI:
+    case RASQAL_EXPR_ISBLANK:
+    case RASQAL_EXPR_ISLITERAL:
+    case RASQAL_EXPR_ISNUMERIC:
+    case RASQAL_EXPR_LANG:
+    case RASQAL_EXPR_DATATYPE:
+    case RASQAL_EXPR_UMINUS:
+    case RASQAL_EXPR_PLUS:
+    case RASQAL_EXPR_MINUS:
+    case RASQAL_EXPR_STAR:
+    case RASQAL_EXPR_SLASH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 struct visit {
     struct fleet_bgp *b;
     struct branch *br;
@@ -267,16 +304,11 @@ static int visit_expr(void *user, rasqal_expression *e)
     case RASQAL_EXPR_VARSTAR:
         v->f->declined = 1;
         return 1;
-    /* a pattern written by the reader can backtrack for as long as it likes */
-    case RASQAL_EXPR_REGEX:
-    case RASQAL_EXPR_STR_MATCH:
-    case RASQAL_EXPR_STR_NMATCH:
-    case RASQAL_EXPR_REPLACE:
-        v->b->regex = 1;
-        break;
     default:
         break;
     }
+    if (!inline_op(e->op))
+        v->b->not_inline = 1;
     if (e->op == RASQAL_EXPR_LITERAL && e->literal &&
         e->literal->type == RASQAL_LITERAL_VARIABLE) {
         int i = var_index(v->b, e->literal->value.variable, 1);
@@ -443,9 +475,9 @@ decline:
     return NULL;
 }
 
-int fleet_bgp_bounded(const struct fleet_bgp *b)
+int fleet_bgp_inline(const struct fleet_bgp *b)
 {
-    return !b->regex;
+    return !b->not_inline;
 }
 
 void fleet_bgp_free(struct fleet_bgp *b)

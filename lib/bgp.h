@@ -56,10 +56,13 @@ struct fleet_bgp *fleet_bgp_plan(rasqal_world *world, rasqal_query *rq,
  * budget), giving nothing more. A plan may be run again. */
 int fleet_bgp_run(struct fleet_bgp *b, fleet_bgp_accept_fn accept, void *actx,
                   fleet_bgp_row_fn row, void *rctx, uint64_t max_steps);
-/* 1 when a step of the plan costs a bounded time, so that a step budget bounds the run: 0 when
- * a FILTER uses a regular expression (REGEX, REPLACE), which can backtrack for as long as the
- * reader's pattern makes it. */
-int fleet_bgp_bounded(const struct fleet_bgp *b);
+/* 1 when the plan may be run in the daemon's own thread under a step budget (store.c
+ * run_inline): its FILTERs use only comparisons, logic, term tests and accessors and
+ * arithmetic, whose cost is bounded and whose rasqal code is small. 0 for anything else
+ * (regular expressions, which backtrack as long as a reader's pattern makes them; string
+ * functions over literals of any length; casts, dates, hashes...): run in a query child, where
+ * a rasqal defect cannot reach the daemon. */
+int fleet_bgp_inline(const struct fleet_bgp *b);
 void fleet_bgp_free(struct fleet_bgp *b);
 
 #endif

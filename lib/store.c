@@ -1669,8 +1669,8 @@ static int child_select_native(struct query_job *job, struct fleet_bgp *plan, in
 /* A native query small enough to answer without a child: run in the caller's thread, under the
  * store lock, within st->inline_steps quads visited and INLINE_BYTES of result (about a millisecond
  * or two), so a lookup costs no fork and a larger query holds the lock no longer than that
- * before it is run in a child like any other (a plan with regular expressions is never run
- * here: fleet_bgp_bounded). 0 with the whole result in *body, or -1 (nothing
+ * before it is run in a child like any other (only plans whose FILTERs are simple are run
+ * here: fleet_bgp_inline). 0 with the whole result in *body, or -1 (nothing
  * kept) when the query must go to a child: over budget, max_result_rows or max_bytes reached,
  * out of memory. Called under st->lock. */
 #define INLINE_BYTES (256 * 1024)
@@ -2293,7 +2293,7 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
         job.plan = fleet_bgp_plan(qw, rq, st->qs, job.vars, job.nvars);
     if (job.plan) {
         struct fleet_buf body = FLEET_BUF_INIT;
-        if (st->inline_steps > 0 && fleet_bgp_bounded(job.plan) &&
+        if (st->inline_steps > 0 && fleet_bgp_inline(job.plan) &&
             run_inline(st, &job, q->max_bytes, &body) == 0) {
             st->queries_inline++;
             ans->body = body;
