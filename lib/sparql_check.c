@@ -19,20 +19,28 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "sandbox.h" /* fleet_write_all */
 
 #define GOOD_SLOTS 65536
+/* A helper is forked from the daemon, so it shares the daemon's pages copy-on-write: every page
+ * the daemon changes after the fork is then held twice. A helper is replaced after max_age
+ * seconds (and ends by itself a little later if the daemon has not replaced it), so it never
+ * holds more than what the daemon changed in that time. */
+#define MAX_AGE_S 30
 #define MAX_TEXT (64u << 20) /* larger requests are never sent: the caller's body limit is lower */
 
 struct fleet_sparql_check {
     pthread_mutex_t lock;
     pid_t pid;               /* the helper, -1 when none */
+    time_t started;          /* CLOCK_MONOTONIC seconds */
     int sock;                /* our end of the socketpair, -1 when none */
     unsigned failures;       /* failed parses by the current helper */
     unsigned recycle_after;
+    unsigned max_age;        /* seconds */
     uint64_t good[GOOD_SLOTS];
     struct fleet_sparql_check_stats stats;
 };
@@ -94,9 +102,17 @@ static int write_counted(int fd, const char *s, size_t n)
     return n ? fleet_write_all(fd, s, n) : 0;
 }
 
-static int helper_main(int fd)
+static time_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+static int helper_main(int fd, unsigned max_age)
 {
     struct helper_msg msg;
+    time_t end = mono_s() + (time_t)max_age + 5;
     /* raptor would otherwise initialise curl and libxml2, which belong to the daemon */
     raptor_world *rw = raptor_new_world();
     rasqal_world *w = rasqal_new_world();
@@ -111,6 +127,11 @@ static int helper_main(int fd)
     rasqal_world_set_log_handler(w, &msg, helper_log);
     raptor_world_set_log_handler(rasqal_world_get_raptor(w), &msg, helper_log);
     for (;;) {
+        /* past its age and idle: end (the daemon starts another when it needs one) */
+        struct pollfd p = {fd, POLLIN, 0};
+        time_t left = end - mono_s();
+        if (left <= 0 || poll(&p, 1, (int)left * 1000) == 0)
+            return 0;
         char *text = read_counted(fd), *base = text ? read_counted(fd) : NULL;
         if (!text || !base) {
             free(text);
@@ -159,7 +180,7 @@ static int send_counted(int fd, const char *s, size_t n)
     return send_all(fd, &len, sizeof(len)) != 0 || (n && send_all(fd, s, n) != 0) ? -1 : 0;
 }
 
-struct fleet_sparql_check *fleet_sparql_check_new(unsigned recycle_after)
+struct fleet_sparql_check *fleet_sparql_check_new(unsigned recycle_after, unsigned max_age)
 {
     struct fleet_sparql_check *c = calloc(1, sizeof(*c));
     if (!c)
@@ -168,6 +189,7 @@ struct fleet_sparql_check *fleet_sparql_check_new(unsigned recycle_after)
     c->pid = -1;
     c->sock = -1;
     c->recycle_after = recycle_after ? recycle_after : 1000;
+    c->max_age = max_age ? max_age : MAX_AGE_S;
     return c;
 }
 
@@ -218,7 +240,7 @@ static int start_helper(struct fleet_sparql_check *c)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         close(sv[0]);
-        _exit(helper_main(sv[1]));
+        _exit(helper_main(sv[1], c->max_age));
     }
     int saved = errno;
     close(sv[1]);
@@ -229,6 +251,7 @@ static int start_helper(struct fleet_sparql_check *c)
     }
     c->pid = pid;
     c->sock = sv[0];
+    c->started = mono_s();
     c->failures = 0;
     c->stats.helpers_started++;
     return 0;
@@ -284,6 +307,8 @@ int fleet_sparql_check(struct fleet_sparql_check *c, const char *text, const cha
         pthread_mutex_unlock(&c->lock);
         return 0;
     }
+    if (c->sock >= 0 && mono_s() - c->started >= (time_t)c->max_age)
+        stop_helper(c);
     if (c->sock < 0 && start_helper(c) != 0) {
         snprintf(msg, msglen, "cannot start the query checker");
         pthread_mutex_unlock(&c->lock);

@@ -6,8 +6,9 @@
  * process to plan it: 111,000 malformed queries sent by an anonymous reader in 10 s grew the
  * daemon by 182 MB. Here a forked helper parses each query first and says whether rasqal
  * accepts it (and rasqal's first error if not); only accepted queries are parsed by the daemon.
- * The helper's leaks are bounded by replacing it after a number of failed parses; a query that
- * crashes or hangs it is refused, and the next check starts a new helper.
+ * The helper's leaks are bounded by replacing it after a number of failed parses, and the
+ * daemon pages it shares copy-on-write by replacing it after 30 seconds; a query that crashes
+ * or hangs it is refused, and the next check starts a new helper.
  *
  * Texts that parsed are remembered by a 64-bit hash (65,536 slots, overwritten on collision), so
  * the dashboard queries a daemon sees again and again cost one check in all. Thread-safe: one
@@ -19,9 +20,9 @@
 
 struct fleet_sparql_check;
 
-/* A checker whose helper is replaced after recycle_after failed parses (0: 1000). NULL on
- * ENOMEM. The helper is started by the first check. */
-struct fleet_sparql_check *fleet_sparql_check_new(unsigned recycle_after);
+/* A checker whose helper is replaced after recycle_after failed parses (0: 1000) or max_age
+ * seconds (0: 30). NULL on ENOMEM. The helper is started by the first check. */
+struct fleet_sparql_check *fleet_sparql_check_new(unsigned recycle_after, unsigned max_age);
 /* Stops the helper. NULL is a no-op. */
 void fleet_sparql_check_free(struct fleet_sparql_check *c);
 

@@ -819,7 +819,7 @@ enum fleet_err fleet_store_open(const struct fleet_store_options *opt, struct fl
     pthread_mutex_init(&st->lock, NULL);
     st->allow_service = opt->allow_service;
     st->rasqal_only = opt->rasqal_only;
-    st->check = fleet_sparql_check_new(0);
+    st->check = fleet_sparql_check_new(0, 0);
     if (!st->check) {
         free(st);
         copy_msg(err, errlen, "out of memory");

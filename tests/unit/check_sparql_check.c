@@ -5,12 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sparql_check.h"
 
 START_TEST(test_accepts_and_refuses)
 {
-    struct fleet_sparql_check *c = fleet_sparql_check_new(0);
+    struct fleet_sparql_check *c = fleet_sparql_check_new(0, 0);
     char msg[512];
     ck_assert_ptr_nonnull(c);
     ck_assert_int_eq(fleet_sparql_check(c, "SELECT * WHERE { ?s ?p ?o }", NULL, 5000, msg,
@@ -36,7 +37,7 @@ END_TEST
 /* A text that parsed is not sent again; refusals always are. */
 START_TEST(test_remembers_good_texts)
 {
-    struct fleet_sparql_check *c = fleet_sparql_check_new(0);
+    struct fleet_sparql_check *c = fleet_sparql_check_new(0, 0);
     struct fleet_sparql_check_stats s;
     char msg[512];
     for (int i = 0; i < 3; i++) {
@@ -58,7 +59,7 @@ END_TEST
 /* After recycle_after refusals the helper (and what rasqal leaked in it) is replaced. */
 START_TEST(test_recycles_the_helper)
 {
-    struct fleet_sparql_check *c = fleet_sparql_check_new(3);
+    struct fleet_sparql_check *c = fleet_sparql_check_new(3, 0);
     struct fleet_sparql_check_stats s;
     char msg[512], q[64];
     for (int i = 0; i < 10; i++) {
@@ -69,6 +70,27 @@ START_TEST(test_recycles_the_helper)
     fleet_sparql_check_stats(c, &s);
     /* refusals 1-3 in the first helper, 4-6, 7-9, 10 and the ASK in the fourth */
     ck_assert_uint_eq(s.helpers_started, 4);
+    fleet_sparql_check_free(c);
+}
+END_TEST
+
+/* A helper older than max_age is replaced before it is used (it shares the daemon's pages
+ * copy-on-write), and one left idle past it ends by itself: the next check starts another. */
+START_TEST(test_replaced_by_age)
+{
+    struct fleet_sparql_check *c = fleet_sparql_check_new(0, 1);
+    struct fleet_sparql_check_stats s;
+    char msg[512];
+    ck_assert_int_eq(fleet_sparql_check(c, "ASK { ?a ?b 1 }", NULL, 5000, msg, sizeof(msg)), 1);
+    sleep(2);
+    ck_assert_int_eq(fleet_sparql_check(c, "ASK { ?a ?b 2 }", NULL, 5000, msg, sizeof(msg)), 1);
+    fleet_sparql_check_stats(c, &s);
+    ck_assert_uint_eq(s.helpers_started, 2);
+    sleep(7); /* past max_age + 5 s: the helper has ended on its own */
+    ck_assert_int_eq(fleet_sparql_check(c, "ASK { ?a ?b 3 }", NULL, 5000, msg, sizeof(msg)), 1);
+    fleet_sparql_check_stats(c, &s);
+    ck_assert_uint_eq(s.helpers_started, 3);
+    ck_assert_uint_eq(s.refused, 0);
     fleet_sparql_check_free(c);
 }
 END_TEST
@@ -95,7 +117,7 @@ static void *worker_run(void *arg)
 
 START_TEST(test_threads)
 {
-    struct fleet_sparql_check *c = fleet_sparql_check_new(50);
+    struct fleet_sparql_check *c = fleet_sparql_check_new(50, 0);
     pthread_t th[4];
     struct worker w[4];
     for (int i = 0; i < 4; i++) {
@@ -119,6 +141,7 @@ static Suite *check_suite(void)
     tcase_add_test(tc, test_remembers_good_texts);
     tcase_add_test(tc, test_recycles_the_helper);
     tcase_add_test(tc, test_threads);
+    tcase_add_test(tc, test_replaced_by_age);
     suite_add_tcase(s, tc);
     return s;
 }
