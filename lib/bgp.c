@@ -332,9 +332,7 @@ static size_t estimate(const struct fleet_qs *qs, const struct slot s[3], uint64
         else if (bound & ((uint64_t)1 << s[i].var))
             vars_bound++;
     }
-    struct fleet_qs_iter it;
-    fleet_qs_find(qs, pat, &it);
-    size_t n = it.end;
+    size_t n = fleet_qs_estimate(qs, pat);
     /* a position bound by an earlier pattern narrows the walk to that term's quads: counted
      * as a hundredfold, which keeps the join connected without knowing the values */
     while (vars_bound--)

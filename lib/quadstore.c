@@ -960,6 +960,13 @@ void fleet_qs_find(const struct fleet_qs *qs, const fleet_tid pat[4], struct fle
     }
 }
 
+size_t fleet_qs_estimate(const struct fleet_qs *qs, const fleet_tid pat[4])
+{
+    struct fleet_qs_iter it;
+    fleet_qs_find(qs, pat, &it);
+    return it.end;
+}
+
 int fleet_qs_next(struct fleet_qs_iter *it, fleet_tid q[4])
 {
     const struct fleet_qs *qs = it->qs;

@@ -83,6 +83,9 @@ struct fleet_qs_iter {
 void fleet_qs_find(const struct fleet_qs *qs, const fleet_tid pat[4], struct fleet_qs_iter *it);
 /* Stores the next matching quad in q and returns 1, or returns 0 at the end. */
 int fleet_qs_next(struct fleet_qs_iter *it, fleet_tid q[4]);
+/* How many quads fleet_qs_find would walk for pat (an upper bound of the matches): the length
+ * of the shortest index list among its bound positions. O(1); for join planning. */
+size_t fleet_qs_estimate(const struct fleet_qs *qs, const fleet_tid pat[4]);
 
 /* Distinct graph ids that hold at least one quad, excluding the default graph, in ascending
  * order. *out is new (free() it); returns the count or -1 on ENOMEM. */

@@ -1149,12 +1149,46 @@ START_TEST(test_load_crafted)
 }
 END_TEST
 
+/* fleet_qs_estimate: the shortest bound list, never fewer than the matches. */
+START_TEST(test_estimate)
+{
+    struct fleet_qs *qs = fleet_qs_new();
+    fleet_tid p = iri(qs, "http://ex.org/p"), q = iri(qs, "http://ex.org/q");
+    char name[64];
+    for (int i = 0; i < 50; i++) {
+        snprintf(name, sizeof(name), "http://ex.org/s%d", i);
+        fleet_tid s = iri(qs, name);
+        snprintf(name, sizeof(name), "%d", i % 5);
+        fleet_tid o = lit(qs, name, NULL, XSD "integer");
+        const fleet_tid quad[4] = {s, i < 40 ? p : q, o, FLEET_QS_DEFAULT_GRAPH};
+        ck_assert_int_eq(fleet_qs_add(qs, quad), 1);
+        fleet_qs_unref(qs, s);
+        fleet_qs_unref(qs, o);
+    }
+    const fleet_tid all[4] = {0, 0, 0, FLEET_QS_ANY_GRAPH}, byp[4] = {0, p, 0, FLEET_QS_ANY_GRAPH},
+                    byq[4] = {0, q, 0, FLEET_QS_ANY_GRAPH};
+    ck_assert_uint_eq(fleet_qs_estimate(qs, all), 50);
+    ck_assert_uint_eq(fleet_qs_estimate(qs, byp), 40);
+    ck_assert_uint_eq(fleet_qs_estimate(qs, byq), 10);
+    fleet_tid zero = lit(qs, "0", NULL, XSD "integer");
+    const fleet_tid pz[4] = {0, p, zero, FLEET_QS_ANY_GRAPH};
+    /* o = "0" is in 10 quads, p in 40: the shorter list, and at least the 8 matches */
+    ck_assert_uint_eq(fleet_qs_estimate(qs, pz), 10);
+    ck_assert_uint_ge(fleet_qs_estimate(qs, pz), count_pattern(qs, 0, p, zero, FLEET_QS_ANY_GRAPH));
+    fleet_qs_unref(qs, zero);
+    fleet_qs_unref(qs, p);
+    fleet_qs_unref(qs, q);
+    fleet_qs_free(qs);
+}
+END_TEST
+
 static Suite *quadstore_suite(void)
 {
     Suite *s = suite_create("quadstore");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_intern_lookup_unref);
+    tcase_add_test(tc, test_estimate);
     tcase_add_test(tc, test_many_terms);
     tcase_add_test(tc, test_literal_identity);
     tcase_add_test(tc, test_datatype_lifetime);
