@@ -178,6 +178,23 @@ int fleet_route_metrics(struct fleet_req *req)
     fleet_metrics_sample_u64(&out, "tinyfleet_sparql_queries_total", ei, 1, ss.queries_inline);
     fleet_metrics_sample_u64(&out, "tinyfleet_sparql_queries_total", en, 1, ss.queries_native);
     fleet_metrics_sample_u64(&out, "tinyfleet_sparql_queries_total", er, 1, ss.queries_rasqal);
+    fleet_metrics_family(&out, "tinyfleet_sparql_parse_checks_total", "counter",
+                         "query texts checked by the parse helper before the daemon parses them "
+                         "(lib/sparql_check.h), by result: remembered (parsed before, not sent), "
+                         "accepted, refused");
+    struct fleet_metric_label pr[] = {{"result", "remembered"}}, pa[] = {{"result", "accepted"}},
+                              pf[] = {{"result", "refused"}};
+    fleet_metrics_sample_u64(&out, "tinyfleet_sparql_parse_checks_total", pr, 1,
+                             ss.parse_remembered);
+    fleet_metrics_sample_u64(&out, "tinyfleet_sparql_parse_checks_total", pa, 1,
+                             ss.parse_checks - ss.parse_remembered - ss.parse_refused);
+    fleet_metrics_sample_u64(&out, "tinyfleet_sparql_parse_checks_total", pf, 1,
+                             ss.parse_refused);
+    fleet_metrics_family(&out, "tinyfleet_sparql_parse_helpers_total", "counter",
+                         "parse helper processes started (one is replaced after 30 s or 1,000 "
+                         "refusals)");
+    fleet_metrics_sample_u64(&out, "tinyfleet_sparql_parse_helpers_total", NULL, 0,
+                             ss.parse_helpers);
     gauge(&out, "tinyfleet_store_journal_bytes",
           "size of the write-ahead journal since the last snapshot", (double)ss.journal_bytes);
     gauge(&out, "tinyfleet_store_snapshot_bytes", "size of the last snapshot",

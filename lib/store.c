@@ -960,6 +960,12 @@ void fleet_store_stats(struct fleet_store *st, struct fleet_store_stats *out)
     out->queries_native = st->queries_native;
     out->queries_rasqal = st->queries_rasqal;
     out->queries_inline = st->queries_inline;
+    struct fleet_sparql_check_stats cs;
+    fleet_sparql_check_stats(st->check, &cs);
+    out->parse_checks = cs.checks;
+    out->parse_remembered = cs.remembered;
+    out->parse_refused = cs.refused;
+    out->parse_helpers = cs.helpers_started;
     fleet_durable_stats(st->dur, &ds);
     out->journal_bytes = ds.journal_bytes;
     out->snapshot_bytes = ds.snapshot_bytes;

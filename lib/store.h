@@ -64,6 +64,9 @@ struct fleet_store_stats {
     uint64_t queries_inline; /* native-engine queries small enough to answer without a child */
     uint64_t queries_native; /* native-engine queries run in a child */
     uint64_t queries_rasqal; /* queries run by rasqal (DESCRIBE: its inner SELECT) */
+    /* the parse helper (sparql_check.h): texts checked, remembered as good without a check,
+     * refused, and helpers started */
+    uint64_t parse_checks, parse_remembered, parse_refused, parse_helpers;
 };
 void fleet_store_stats(struct fleet_store *st, struct fleet_store_stats *out);
 

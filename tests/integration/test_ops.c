@@ -420,6 +420,19 @@ START_TEST(test_metrics_scrape)
     free(model);
     put_td(d, WRITE_TOKEN, "urn:example:ops:board1", 201);
     put_td(d, WRITE_TOKEN, "urn:example:ops:board2", 201);
+    /* one malformed query (refused by the parse helper), one lookup twice (the native engine
+     * without a child; the second parse remembered) */
+    const char *bad = "SELECT ?s WHERE { ?s ?p ?o } LIMIT x";
+    http(d, "POST", "/sparql", NULL, "application/sparql-query", NULL, bad, strlen(bad), &r);
+    ck_assert_int_eq(r.status, 400);
+    reply_free(&r);
+    const char *look = "SELECT ?p ?o WHERE { <" EX "a> ?p ?o }";
+    for (int i = 0; i < 2; i++) {
+        http(d, "POST", "/sparql", NULL, "application/sparql-query", NULL, look, strlen(look),
+             &r);
+        ck_assert_int_eq(r.status, 200);
+        reply_free(&r);
+    }
 
     struct prom_text t;
     double v;
@@ -472,6 +485,13 @@ START_TEST(test_metrics_scrape)
     ck_assert(prom_get(&t, "tinyfleet_cache_lookups_total", &v, "result", "hit", NULL) && v >= 1);
     ck_assert(prom_get(&t, "tinyfleet_cache_max_bytes", &v, NULL));
     ck_assert_double_eq(v, 64 << 20);
+    ck_assert(prom_get(&t, "tinyfleet_sparql_parse_checks_total", &v, "result", "refused",
+                       NULL) && v >= 1);
+    ck_assert(prom_get(&t, "tinyfleet_sparql_parse_checks_total", &v, "result", "remembered",
+                       NULL) && v >= 1);
+    ck_assert(prom_get(&t, "tinyfleet_sparql_parse_helpers_total", &v, NULL) && v >= 1);
+    ck_assert(prom_get(&t, "tinyfleet_sparql_queries_total", &v, "engine", "native_inline",
+                       NULL) && v >= 2);
     /* The sum of triples by kind is every triple the store holds. */
     double all = prom_sum(&t, "tinyfleet_store_triples", NULL, NULL);
     prom_free(&t);
