@@ -239,8 +239,13 @@ static int start_helper(struct fleet_sparql_check *c)
         sigaction(SIGHUP, &sa, NULL);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        close(sv[0]);
-        _exit(helper_main(sv[1], c->max_age));
+        /* Everything else the daemon had open goes: the helper outlives requests, and a query
+         * child's pipe it kept would hold that query's EOF back for as long as it lives (and the
+         * listening socket would stay bound after the daemon died). */
+        if (dup2(sv[1], 3) < 0)
+            _exit(1);
+        close_range(4, ~0U, 0);
+        _exit(helper_main(3, c->max_age));
     }
     int saved = errno;
     close(sv[1]);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of lib/sparql_check.c: the helper that tries rasqal's parse before the daemon does. */
 #include <check.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,25 @@ START_TEST(test_replaced_by_age)
 }
 END_TEST
 
+/* The helper keeps nothing the daemon had open: a pipe made before it started reads EOF as
+ * soon as the daemon closes its write end (a query child's pipe held by the helper would keep
+ * that query waiting for as long as the helper lives). */
+START_TEST(test_keeps_no_descriptors)
+{
+    int p[2];
+    char msg[256], b;
+    ck_assert_int_eq(pipe(p), 0);
+    struct fleet_sparql_check *c = fleet_sparql_check_new(0, 0);
+    ck_assert_int_eq(fleet_sparql_check(c, "ASK {}", NULL, 5000, msg, sizeof(msg)), 1);
+    close(p[1]);
+    struct pollfd pf = {p[0], POLLIN, 0};
+    ck_assert_int_eq(poll(&pf, 1, 2000), 1);
+    ck_assert_int_eq(read(p[0], &b, 1), 0); /* EOF, not a timeout */
+    close(p[0]);
+    fleet_sparql_check_free(c);
+}
+END_TEST
+
 /* Many threads at once get their own answers. */
 struct worker {
     struct fleet_sparql_check *c;
@@ -142,6 +162,7 @@ static Suite *check_suite(void)
     tcase_add_test(tc, test_recycles_the_helper);
     tcase_add_test(tc, test_threads);
     tcase_add_test(tc, test_replaced_by_age);
+    tcase_add_test(tc, test_keeps_no_descriptors);
     suite_add_tcase(s, tc);
     return s;
 }
