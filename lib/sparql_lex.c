@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -24,7 +25,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-static unsigned line_of(const char *src, size_t off)
+unsigned fleet_sparql_line_of(const char *src, size_t off)
 {
     unsigned line = 1;
     for (size_t i = 0; i < off; i++)
@@ -33,32 +34,11 @@ static unsigned line_of(const char *src, size_t off)
     return line;
 }
 
-/* ASCII classes by hand: <ctype.h> depends on the locale and on the sign of char. */
-static int is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int is_alpha(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static int is_alnum(unsigned char c)
-{
-    return is_alpha(c) || is_digit(c);
-}
-
-static int is_hex(unsigned char c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 /* PN_CHARS_BASE: every non-ASCII byte counts, which accepts the grammar's Unicode ranges (and a
  * little more; rasqal rejects the rest). */
 static int is_pn_base(unsigned char c)
 {
-    return is_alpha(c) || c >= 0x80;
+    return fleet_ascii_alpha(c) || c >= 0x80;
 }
 
 static int is_pn_u(unsigned char c)
@@ -68,12 +48,12 @@ static int is_pn_u(unsigned char c)
 
 static int is_pn_chars(unsigned char c)
 {
-    return is_pn_u(c) || c == '-' || is_digit(c);
+    return is_pn_u(c) || c == '-' || fleet_ascii_digit(c);
 }
 
 static int is_varname(unsigned char c)
 {
-    return is_pn_u(c) || is_digit(c);
+    return is_pn_u(c) || fleet_ascii_digit(c);
 }
 
 void fleet_sparql_lex_free(struct fleet_sparql_lexed *lx)
@@ -107,9 +87,9 @@ static size_t exponent_len(const char *s, size_t len, size_t p)
     size_t q = p + 1;
     if (q < len && (s[q] == '+' || s[q] == '-'))
         q++;
-    if (q >= len || !is_digit((unsigned char)s[q]))
+    if (q >= len || !fleet_ascii_digit((unsigned char)s[q]))
         return 0;
-    while (q < len && is_digit((unsigned char)s[q]))
+    while (q < len && fleet_ascii_digit((unsigned char)s[q]))
         q++;
     return q - p;
 }
@@ -119,11 +99,11 @@ static size_t scan_number(const char *s, size_t len, size_t p)
     size_t q = p;
     if (s[q] == '+' || s[q] == '-')
         q++;
-    while (q < len && is_digit((unsigned char)s[q]))
+    while (q < len && fleet_ascii_digit((unsigned char)s[q]))
         q++;
-    if (q + 1 < len && s[q] == '.' && is_digit((unsigned char)s[q + 1])) {
+    if (q + 1 < len && s[q] == '.' && fleet_ascii_digit((unsigned char)s[q + 1])) {
         q++;
-        while (q < len && is_digit((unsigned char)s[q]))
+        while (q < len && fleet_ascii_digit((unsigned char)s[q]))
             q++;
     } else if (q < len && s[q] == '.' && exponent_len(s, len, q + 1)) {
         q++; /* `1.e5` is a DOUBLE; `1.` is an INTEGER followed by a dot */
@@ -139,7 +119,8 @@ static size_t scan_local(const char *s, size_t len, size_t p)
     while (q < len) {
         unsigned char c = (unsigned char)s[q];
         if (c == '%') {
-            if (q + 2 < len && is_hex((unsigned char)s[q + 1]) && is_hex((unsigned char)s[q + 2]))
+            if (q + 2 < len && fleet_ascii_hex((unsigned char)s[q + 1]) &&
+                fleet_ascii_hex((unsigned char)s[q + 2]))
                 q += 3;
             else
                 break;
@@ -154,7 +135,7 @@ static size_t scan_local(const char *s, size_t len, size_t p)
             q++;
             if (c == '.')
                 continue;
-        } else if (is_pn_u(c) || is_digit(c) || c == ':') {
+        } else if (is_pn_u(c) || fleet_ascii_digit(c) || c == ':') {
             q++;
         } else {
             break;
@@ -190,13 +171,21 @@ static size_t scan_iri(const char *s, size_t len, size_t p, int *at_eof)
 }
 
 /* Whether s starts with `scheme:` (and, with slashes set, `scheme://`). */
+int fleet_sparql_is_word(const struct fleet_sparql_lexed *lx, size_t i, const char *kw)
+{
+    const struct fleet_sparql_tok *t = fleet_sparql_tok(lx, i);
+    size_t n = strlen(kw);
+    return t->type == FLEET_TK_WORD && t->len == n && strncasecmp(lx->src + t->start, kw, n) == 0;
+}
+
 int fleet_sparql_looks_like_scheme(const char *s, size_t len, int slashes)
 {
     size_t i = 0;
-    if (len == 0 || !is_alpha((unsigned char)s[0]))
+    if (len == 0 || !fleet_ascii_alpha((unsigned char)s[0]))
         return 0;
-    while (i < len && (is_alpha((unsigned char)s[i]) || is_digit((unsigned char)s[i]) ||
-                       s[i] == '+' || s[i] == '-' || s[i] == '.'))
+    while (i < len &&
+           (fleet_ascii_alpha((unsigned char)s[i]) || fleet_ascii_digit((unsigned char)s[i]) ||
+            s[i] == '+' || s[i] == '-' || s[i] == '.'))
         i++;
     if (i >= len || s[i] != ':')
         return 0;
@@ -238,7 +227,7 @@ enum fleet_err fleet_sparql_lex(const char *src, size_t len, struct fleet_sparql
             } else if (fleet_sparql_looks_like_scheme(src + p + 1, len - p - 1, !at_eof)) {
                 /* `<scheme://` can never start a valid expression, nor `<scheme:` at the end of
                  * the text; anything else (`?a <?b`, `?a <ex:b`) is the less-than operator. */
-                set_err(err, errlen, "unterminated IRI at line %u", line_of(src, p));
+                set_err(err, errlen, "unterminated IRI at line %u", fleet_sparql_line_of(src, p));
                 goto inval;
             } else if (n1 == '=') {
                 t.punct = FLEET_P_LE;
@@ -281,13 +270,13 @@ enum fleet_err fleet_sparql_lex(const char *src, size_t len, struct fleet_sparql
                 q++;
             t.type = FLEET_TK_VAR;
             t.len = q - p;
-        } else if (c == '@' && is_alpha(n1)) {
+        } else if (c == '@' && fleet_ascii_alpha(n1)) {
             size_t q = p + 1;
-            while (q < len && is_alpha((unsigned char)src[q]))
+            while (q < len && fleet_ascii_alpha((unsigned char)src[q]))
                 q++;
-            while (q + 1 < len && src[q] == '-' && is_alnum((unsigned char)src[q + 1])) {
+            while (q + 1 < len && src[q] == '-' && fleet_ascii_alnum((unsigned char)src[q + 1])) {
                 q++;
-                while (q < len && is_alnum((unsigned char)src[q]))
+                while (q < len && fleet_ascii_alnum((unsigned char)src[q]))
                     q++;
             }
             t.type = FLEET_TK_LANGTAG;
@@ -303,8 +292,9 @@ enum fleet_err fleet_sparql_lex(const char *src, size_t len, struct fleet_sparql
             }
             t.type = FLEET_TK_BNODE;
             t.len = end - p;
-        } else if (is_digit(c) || (c == '.' && is_digit(n1)) ||
-                   ((c == '+' || c == '-') && (is_digit(n1) || (n1 == '.' && is_digit(n2))))) {
+        } else if (fleet_ascii_digit(c) || (c == '.' && fleet_ascii_digit(n1)) ||
+                   ((c == '+' || c == '-') &&
+                    (fleet_ascii_digit(n1) || (n1 == '.' && fleet_ascii_digit(n2))))) {
             t.type = FLEET_TK_NUMBER;
             t.len = scan_number(src, len, p) - p;
         } else if (is_pn_base(c) || c == ':') {
@@ -322,9 +312,9 @@ enum fleet_err fleet_sparql_lex(const char *src, size_t len, struct fleet_sparql
                 t.len = scan_local(src, len, last + 1) - p;
             } else {
                 q = p + 1;
-                while (q < len &&
-                       (is_alpha((unsigned char)src[q]) || is_digit((unsigned char)src[q]) ||
-                        src[q] == '_' || (unsigned char)src[q] >= 0x80))
+                while (q < len && (fleet_ascii_alpha((unsigned char)src[q]) ||
+                                   fleet_ascii_digit((unsigned char)src[q]) || src[q] == '_' ||
+                                   (unsigned char)src[q] >= 0x80))
                     q++;
                 t.type = FLEET_TK_WORD;
                 t.len = q - p;
@@ -350,14 +340,14 @@ enum fleet_err fleet_sparql_lex(const char *src, size_t len, struct fleet_sparql
         if (t.type == FLEET_TK_PUNCT && (c == '{' || c == '(' || c == '[') && t.len == 1) {
             if (depth == FLEET_SPARQL_MAX_DEPTH) {
                 set_err(err, errlen, "brackets nested deeper than %d at line %u",
-                        FLEET_SPARQL_MAX_DEPTH, line_of(src, p));
+                        FLEET_SPARQL_MAX_DEPTH, fleet_sparql_line_of(src, p));
                 goto inval;
             }
             stack[depth++] = idx;
         } else if (t.type == FLEET_TK_PUNCT && (c == '}' || c == ')' || c == ']') && t.len == 1) {
             static const char pair[] = {['}'] = '{', [')'] = '(', [']'] = '['};
             if (depth == 0 || lx->t[stack[depth - 1]].punct != pair[c]) {
-                set_err(err, errlen, "unbalanced '%c' at line %u", c, line_of(src, p));
+                set_err(err, errlen, "unbalanced '%c' at line %u", c, fleet_sparql_line_of(src, p));
                 goto inval;
             }
             size_t open = stack[--depth];
@@ -370,7 +360,8 @@ enum fleet_err fleet_sparql_lex(const char *src, size_t len, struct fleet_sparql
     }
     if (depth > 0) {
         size_t open = lx->t[stack[depth - 1]].start;
-        set_err(err, errlen, "'%c' at line %u is never closed", src[open], line_of(src, open));
+        set_err(err, errlen, "'%c' at line %u is never closed", src[open],
+                fleet_sparql_line_of(src, open));
         goto inval;
     }
     struct fleet_sparql_tok eof = {FLEET_TK_EOF, 0, len, 0, 0};
@@ -379,7 +370,7 @@ enum fleet_err fleet_sparql_lex(const char *src, size_t len, struct fleet_sparql
     return FLEET_OK;
 
 unterminated:
-    set_err(err, errlen, "unterminated string at line %u", line_of(src, p));
+    set_err(err, errlen, "unterminated string at line %u", fleet_sparql_line_of(src, p));
 inval:
     fleet_sparql_lex_free(lx);
     return FLEET_ERR_INVAL;

@@ -55,4 +55,60 @@ void fleet_sparql_lex_free(struct fleet_sparql_lexed *lx);
 /* Whether s[0..len) starts with `scheme:` (and, with slashes set, `scheme://`). */
 int fleet_sparql_looks_like_scheme(const char *s, size_t len, int slashes);
 
+/* The 1-based line of byte off in src, for messages. */
+unsigned fleet_sparql_line_of(const char *src, size_t off);
+
+/* ---- reading the tokens (for the modules above) ------------------------------------------ */
+
+/* Token i, or the final EOF token past the end: a walk may look ahead without bounds checks. */
+static inline const struct fleet_sparql_tok *fleet_sparql_tok(const struct fleet_sparql_lexed *lx,
+                                                              size_t i)
+{
+    return &lx->t[i < lx->n ? i : lx->n - 1];
+}
+
+static inline int fleet_sparql_is_punct(const struct fleet_sparql_lexed *lx, size_t i, int p)
+{
+    const struct fleet_sparql_tok *t = fleet_sparql_tok(lx, i);
+    return t->type == FLEET_TK_PUNCT && t->punct == p;
+}
+
+/* Keyword kw, case-insensitively (SPARQL keywords are); `a` is fleet_sparql_is_a. */
+int fleet_sparql_is_word(const struct fleet_sparql_lexed *lx, size_t i, const char *kw);
+
+/* The keyword `a` (rdf:type), which is case-sensitive. */
+static inline int fleet_sparql_is_a(const struct fleet_sparql_lexed *lx, size_t i)
+{
+    const struct fleet_sparql_tok *t = fleet_sparql_tok(lx, i);
+    return t->type == FLEET_TK_WORD && t->len == 1 && lx->src[t->start] == 'a';
+}
+
+/* An IRI written as <...> or as a prefixed name. */
+static inline int fleet_sparql_is_iri(const struct fleet_sparql_lexed *lx, size_t i)
+{
+    enum fleet_sparql_tok_type ty = fleet_sparql_tok(lx, i)->type;
+    return ty == FLEET_TK_IRI || ty == FLEET_TK_PNAME;
+}
+
+/* ASCII classes by hand: <ctype.h> depends on the locale and on the sign of char. */
+static inline int fleet_ascii_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static inline int fleet_ascii_alpha(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static inline int fleet_ascii_alnum(unsigned char c)
+{
+    return fleet_ascii_alpha(c) || fleet_ascii_digit(c);
+}
+
+static inline int fleet_ascii_hex(unsigned char c)
+{
+    return fleet_ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
 #endif

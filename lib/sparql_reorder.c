@@ -47,40 +47,9 @@ struct walk {
     int rewritten;
 };
 
-static const struct fleet_sparql_tok *tok(const struct fleet_sparql_lexed *lx, size_t i)
-{
-    return &lx->t[i < lx->n ? i : lx->n - 1];
-}
-
-static int is_punct(const struct fleet_sparql_lexed *lx, size_t i, int p)
-{
-    const struct fleet_sparql_tok *t = tok(lx, i);
-    return t->type == FLEET_TK_PUNCT && t->punct == p;
-}
-
-/* Keywords are case-insensitive, except `a`, which is_a() tests. */
-static int is_word(const struct fleet_sparql_lexed *lx, size_t i, const char *kw)
-{
-    const struct fleet_sparql_tok *t = tok(lx, i);
-    size_t n = strlen(kw);
-    return t->type == FLEET_TK_WORD && t->len == n && strncasecmp(lx->src + t->start, kw, n) == 0;
-}
-
-static int is_a(const struct fleet_sparql_lexed *lx, size_t i)
-{
-    const struct fleet_sparql_tok *t = tok(lx, i);
-    return t->type == FLEET_TK_WORD && t->len == 1 && lx->src[t->start] == 'a';
-}
-
-static int is_iri(const struct fleet_sparql_lexed *lx, size_t i)
-{
-    enum fleet_sparql_tok_type ty = tok(lx, i)->type;
-    return ty == FLEET_TK_IRI || ty == FLEET_TK_PNAME;
-}
-
 static int is_var_or_iri(const struct fleet_sparql_lexed *lx, size_t i)
 {
-    return tok(lx, i)->type == FLEET_TK_VAR || is_iri(lx, i);
+    return fleet_sparql_tok(lx, i)->type == FLEET_TK_VAR || fleet_sparql_is_iri(lx, i);
 }
 
 /* ---- the walk over group graph patterns ---------------------------------------------------- */
@@ -121,7 +90,7 @@ static enum fleet_err add_filter(struct walk *w, struct span f)
  * blank node property list or a collection, which this module does not reorder. */
 static size_t node_end(const struct fleet_sparql_lexed *lx, size_t i, size_t hi, int *complex)
 {
-    const struct fleet_sparql_tok *t = tok(lx, i);
+    const struct fleet_sparql_tok *t = fleet_sparql_tok(lx, i);
     if (i >= hi)
         return i;
     switch (t->type) {
@@ -133,13 +102,14 @@ static size_t node_end(const struct fleet_sparql_lexed *lx, size_t i, size_t hi,
     case FLEET_TK_BNODE: /* the lexer lets a bare `_:` through; the grammar does not */
         return t->len > 2 ? i + 1 : i;
     case FLEET_TK_STRING:
-        if (i + 1 < hi && tok(lx, i + 1)->type == FLEET_TK_LANGTAG)
+        if (i + 1 < hi && fleet_sparql_tok(lx, i + 1)->type == FLEET_TK_LANGTAG)
             return i + 2;
-        if (i + 1 < hi && is_punct(lx, i + 1, FLEET_P_HATHAT))
-            return i + 2 < hi && is_iri(lx, i + 2) ? i + 3 : i;
+        if (i + 1 < hi && fleet_sparql_is_punct(lx, i + 1, FLEET_P_HATHAT))
+            return i + 2 < hi && fleet_sparql_is_iri(lx, i + 2) ? i + 3 : i;
         return i + 1;
     case FLEET_TK_WORD:
-        return is_word(lx, i, "true") || is_word(lx, i, "false") ? i + 1 : i;
+        return fleet_sparql_is_word(lx, i, "true") || fleet_sparql_is_word(lx, i, "false") ? i + 1
+                                                                                           : i;
     case FLEET_TK_PUNCT:
         if (t->punct == '[' || t->punct == '(') {
             *complex = 1;
@@ -153,8 +123,9 @@ static size_t node_end(const struct fleet_sparql_lexed *lx, size_t i, size_t hi,
 
 static int verb_starts(const struct fleet_sparql_lexed *lx, size_t i, size_t hi)
 {
-    return i < hi && (is_var_or_iri(lx, i) || is_a(lx, i) || is_punct(lx, i, '^') ||
-                      is_punct(lx, i, '!') || is_punct(lx, i, '('));
+    return i < hi &&
+           (is_var_or_iri(lx, i) || fleet_sparql_is_a(lx, i) || fleet_sparql_is_punct(lx, i, '^') ||
+            fleet_sparql_is_punct(lx, i, '!') || fleet_sparql_is_punct(lx, i, '('));
 }
 
 /* A verb at i: a variable, or a path of one or more steps; anything beyond one IRI, prefixed
@@ -164,26 +135,27 @@ static size_t verb_end(const struct fleet_sparql_lexed *lx, size_t i, size_t hi,
     size_t j = i;
     if (i >= hi)
         return i;
-    if (tok(lx, i)->type == FLEET_TK_VAR)
+    if (fleet_sparql_tok(lx, i)->type == FLEET_TK_VAR)
         return i + 1;
     for (;;) {
-        while (j < hi && (is_punct(lx, j, '^') || is_punct(lx, j, '!'))) {
+        while (j < hi && (fleet_sparql_is_punct(lx, j, '^') || fleet_sparql_is_punct(lx, j, '!'))) {
             *complex = 1;
             j++;
         }
-        if (j < hi && is_punct(lx, j, '(')) {
+        if (j < hi && fleet_sparql_is_punct(lx, j, '(')) {
             *complex = 1;
-            j = tok(lx, j)->match + 1;
-        } else if (j < hi && (is_iri(lx, j) || is_a(lx, j))) {
+            j = fleet_sparql_tok(lx, j)->match + 1;
+        } else if (j < hi && (fleet_sparql_is_iri(lx, j) || fleet_sparql_is_a(lx, j))) {
             j++;
         } else {
             return i;
         }
-        if (j < hi && (is_punct(lx, j, '*') || is_punct(lx, j, '+') || is_punct(lx, j, '?'))) {
+        if (j < hi && (fleet_sparql_is_punct(lx, j, '*') || fleet_sparql_is_punct(lx, j, '+') ||
+                       fleet_sparql_is_punct(lx, j, '?'))) {
             *complex = 1;
             j++;
         }
-        if (j < hi && (is_punct(lx, j, '/') || is_punct(lx, j, '|'))) {
+        if (j < hi && (fleet_sparql_is_punct(lx, j, '/') || fleet_sparql_is_punct(lx, j, '|'))) {
             *complex = 1;
             j++;
             continue;
@@ -224,13 +196,13 @@ static enum fleet_err walk_triples(struct walk *w, size_t i, size_t hi, int coll
                         return rc;
                 }
                 k = o;
-                if (k >= hi || !is_punct(lx, k, ','))
+                if (k >= hi || !fleet_sparql_is_punct(lx, k, ','))
                     break;
                 k++;
             }
-            if (k >= hi || !is_punct(lx, k, ';'))
+            if (k >= hi || !fleet_sparql_is_punct(lx, k, ';'))
                 break;
-            while (k < hi && is_punct(lx, k, ';'))
+            while (k < hi && fleet_sparql_is_punct(lx, k, ';'))
                 k++;
             if (!verb_starts(lx, k, hi))
                 break;
@@ -243,9 +215,9 @@ static enum fleet_err walk_triples(struct walk *w, size_t i, size_t hi, int coll
 /* Walks the group at open (if there is one there) and sets *end past it. */
 static enum fleet_err walk_nested(struct walk *w, size_t open, size_t hi, size_t *end)
 {
-    if (open >= hi || !is_punct(w->lx, open, '{'))
+    if (open >= hi || !fleet_sparql_is_punct(w->lx, open, '{'))
         return FLEET_ERR_INVAL;
-    *end = tok(w->lx, open)->match + 1;
+    *end = fleet_sparql_tok(w->lx, open)->match + 1;
     return walk_group(w, open);
 }
 
@@ -258,67 +230,68 @@ static enum fleet_err walk_element(struct walk *w, size_t i, size_t hi, size_t *
     enum fleet_err rc;
     size_t k;
 
-    if (is_punct(lx, i, '{')) { /* GroupOrUnionGraphPattern */
+    if (fleet_sparql_is_punct(lx, i, '{')) { /* GroupOrUnionGraphPattern */
         rc = walk_nested(w, i, hi, &k);
-        while (rc == FLEET_OK && k < hi && is_word(lx, k, "UNION"))
+        while (rc == FLEET_OK && k < hi && fleet_sparql_is_word(lx, k, "UNION"))
             rc = walk_nested(w, k + 1, hi, &k);
         *end = k;
         return rc;
     }
-    if (is_word(lx, i, "OPTIONAL") || is_word(lx, i, "MINUS"))
+    if (fleet_sparql_is_word(lx, i, "OPTIONAL") || fleet_sparql_is_word(lx, i, "MINUS"))
         return walk_nested(w, i + 1, hi, end);
-    if (is_word(lx, i, "GRAPH")) {
+    if (fleet_sparql_is_word(lx, i, "GRAPH")) {
         if (!is_var_or_iri(lx, i + 1))
             return FLEET_ERR_INVAL;
         return walk_nested(w, i + 2, hi, end);
     }
-    if (is_word(lx, i, "SERVICE")) {
-        k = is_word(lx, i + 1, "SILENT") ? i + 2 : i + 1;
+    if (fleet_sparql_is_word(lx, i, "SERVICE")) {
+        k = fleet_sparql_is_word(lx, i + 1, "SILENT") ? i + 2 : i + 1;
         if (!is_var_or_iri(lx, k))
             return FLEET_ERR_INVAL;
         return walk_nested(w, k + 1, hi, end);
     }
-    if (is_word(lx, i, "FILTER")) {
+    if (fleet_sparql_is_word(lx, i, "FILTER")) {
         size_t last;
         k = i + 1;
-        if (is_word(lx, k, "NOT") && is_word(lx, k + 1, "EXISTS"))
+        if (fleet_sparql_is_word(lx, k, "NOT") && fleet_sparql_is_word(lx, k + 1, "EXISTS"))
             k++;
-        if (is_word(lx, k, "EXISTS")) { /* expressions are not walked into */
-            if (!is_punct(lx, k + 1, '{'))
+        if (fleet_sparql_is_word(lx, k, "EXISTS")) { /* expressions are not walked into */
+            if (!fleet_sparql_is_punct(lx, k + 1, '{'))
                 return FLEET_ERR_INVAL;
-            *end = tok(lx, k + 1)->match + 1;
+            *end = fleet_sparql_tok(lx, k + 1)->match + 1;
             return FLEET_OK;
         }
-        if (is_punct(lx, k, '('))
-            last = tok(lx, k)->match;
-        else if ((tok(lx, k)->type == FLEET_TK_WORD || is_iri(lx, k)) && is_punct(lx, k + 1, '('))
-            last = tok(lx, k + 1)->match;
+        if (fleet_sparql_is_punct(lx, k, '('))
+            last = fleet_sparql_tok(lx, k)->match;
+        else if ((fleet_sparql_tok(lx, k)->type == FLEET_TK_WORD || fleet_sparql_is_iri(lx, k)) &&
+                 fleet_sparql_is_punct(lx, k + 1, '('))
+            last = fleet_sparql_tok(lx, k + 1)->match;
         else
             return FLEET_ERR_INVAL;
         *plain_filter = 1;
         for (size_t j = k; j < last; j++)
-            if (is_word(lx, j, "EXISTS"))
+            if (fleet_sparql_is_word(lx, j, "EXISTS"))
                 *plain_filter = 0;
         *end = last + 1;
         return FLEET_OK;
     }
-    if (is_word(lx, i, "BIND")) {
-        if (!is_punct(lx, i + 1, '('))
+    if (fleet_sparql_is_word(lx, i, "BIND")) {
+        if (!fleet_sparql_is_punct(lx, i + 1, '('))
             return FLEET_ERR_INVAL;
-        *end = tok(lx, i + 1)->match + 1;
+        *end = fleet_sparql_tok(lx, i + 1)->match + 1;
         return FLEET_OK;
     }
-    if (is_word(lx, i, "VALUES")) { /* data, never walked into */
+    if (fleet_sparql_is_word(lx, i, "VALUES")) { /* data, never walked into */
         k = i + 1;
-        if (is_punct(lx, k, '('))
-            k = tok(lx, k)->match + 1;
-        else if (tok(lx, k)->type == FLEET_TK_VAR)
+        if (fleet_sparql_is_punct(lx, k, '('))
+            k = fleet_sparql_tok(lx, k)->match + 1;
+        else if (fleet_sparql_tok(lx, k)->type == FLEET_TK_VAR)
             k++;
         else
             return FLEET_ERR_INVAL;
-        if (k >= hi || !is_punct(lx, k, '{'))
+        if (k >= hi || !fleet_sparql_is_punct(lx, k, '{'))
             return FLEET_ERR_INVAL;
-        *end = tok(lx, k)->match + 1;
+        *end = fleet_sparql_tok(lx, k)->match + 1;
         return FLEET_OK;
     }
     return FLEET_ERR_INVAL;
@@ -330,8 +303,8 @@ static enum fleet_err walk_subselect(struct walk *w, size_t i, size_t hi)
 {
     const struct fleet_sparql_lexed *lx = w->lx;
     size_t end;
-    while (i < hi && !is_punct(lx, i, '{'))
-        i = is_punct(lx, i, '(') ? tok(lx, i)->match + 1 : i + 1;
+    while (i < hi && !fleet_sparql_is_punct(lx, i, '{'))
+        i = fleet_sparql_is_punct(lx, i, '(') ? fleet_sparql_tok(lx, i)->match + 1 : i + 1;
     return walk_nested(w, i, hi, &end);
 }
 
@@ -420,7 +393,7 @@ static enum fleet_err greedy_order(const struct walk *w, size_t *order)
         goto out;
     for (size_t s = 0; s < 3 * n; s++) {
         const struct span *sp = &w->pats[s / 3].t[s % 3];
-        const struct fleet_sparql_tok *t = tok(lx, sp->first);
+        const struct fleet_sparql_tok *t = fleet_sparql_tok(lx, sp->first);
         var_of[s] = NO_VAR;
         if (sp->first == sp->last && (t->type == FLEET_TK_VAR || t->type == FLEET_TK_BNODE)) {
             size_t skip = t->type == FLEET_TK_VAR ? 1 : 2;
@@ -491,12 +464,13 @@ out:
 
 static size_t span_len(const struct fleet_sparql_lexed *lx, struct span s)
 {
-    return tok(lx, s.last)->start + tok(lx, s.last)->len - tok(lx, s.first)->start;
+    return fleet_sparql_tok(lx, s.last)->start + fleet_sparql_tok(lx, s.last)->len -
+           fleet_sparql_tok(lx, s.first)->start;
 }
 
 static void put_span(struct fleet_buf *b, const struct fleet_sparql_lexed *lx, struct span s)
 {
-    fleet_buf_append(b, lx->src + tok(lx, s.first)->start, span_len(lx, s));
+    fleet_buf_append(b, lx->src + fleet_sparql_tok(lx, s.first)->start, span_len(lx, s));
 }
 
 /* Rewrites the group at open from w's patterns and FILTERs if the greedy order differs from the
@@ -504,9 +478,9 @@ static void put_span(struct fleet_buf *b, const struct fleet_sparql_lexed *lx, s
 static enum fleet_err reorder_group(struct walk *w, size_t open)
 {
     const struct fleet_sparql_lexed *lx = w->lx;
-    size_t close = tok(lx, open)->match, n = w->npats, k;
-    size_t from = tok(lx, open + 1)->start;
-    size_t to = tok(lx, close - 1)->start + tok(lx, close - 1)->len;
+    size_t close = fleet_sparql_tok(lx, open)->match, n = w->npats, k;
+    size_t from = fleet_sparql_tok(lx, open + 1)->start;
+    size_t to = fleet_sparql_tok(lx, close - 1)->start + fleet_sparql_tok(lx, close - 1)->len;
     size_t *order;
     enum fleet_err rc;
 
@@ -579,25 +553,26 @@ out:
 static enum fleet_err walk_group(struct walk *w, size_t open)
 {
     const struct fleet_sparql_lexed *lx = w->lx;
-    size_t close = tok(lx, open)->match, i = open + 1;
+    size_t close = fleet_sparql_tok(lx, open)->match, i = open + 1;
     enum { AT_START, AFTER_TRIPLES, AFTER_ELEMENT, AFTER_DOT } state = AT_START;
     int eligible = 1;
     enum fleet_err rc;
 
     w->npats = w->nfilters = 0;
-    if (is_word(lx, i, "SELECT"))
+    if (fleet_sparql_is_word(lx, i, "SELECT"))
         return walk_subselect(w, i, close);
     while (i < close) {
         size_t end = i;
-        if (is_punct(lx, i, '.')) {
+        if (fleet_sparql_is_punct(lx, i, '.')) {
             if (state != AFTER_TRIPLES && state != AFTER_ELEMENT)
                 return FLEET_ERR_INVAL;
             state = AFTER_DOT;
             i++;
             continue;
         }
-        if (is_punct(lx, i, '{') ||
-            (tok(lx, i)->type == FLEET_TK_WORD && !is_word(lx, i, "true") && !is_word(lx, i, "false"))) {
+        if (fleet_sparql_is_punct(lx, i, '{') ||
+            (fleet_sparql_tok(lx, i)->type == FLEET_TK_WORD &&
+             !fleet_sparql_is_word(lx, i, "true") && !fleet_sparql_is_word(lx, i, "false"))) {
             int plain_filter = 0;
             rc = walk_element(w, i, close, &end, &plain_filter);
             if (rc != FLEET_OK)
@@ -644,25 +619,29 @@ static enum fleet_err walk_query(struct walk *w)
     size_t i = 0, eof = lx->n - 1, end;
 
     for (;;) {
-        if (is_word(lx, i, "BASE") && tok(lx, i + 1)->type == FLEET_TK_IRI) {
+        if (fleet_sparql_is_word(lx, i, "BASE") &&
+            fleet_sparql_tok(lx, i + 1)->type == FLEET_TK_IRI) {
             i += 2;
-        } else if (is_word(lx, i, "PREFIX") && tok(lx, i + 1)->type == FLEET_TK_PNAME &&
-                   lx->src[tok(lx, i + 1)->start + tok(lx, i + 1)->len - 1] == ':' &&
-                   tok(lx, i + 2)->type == FLEET_TK_IRI) {
+        } else if (fleet_sparql_is_word(lx, i, "PREFIX") &&
+                   fleet_sparql_tok(lx, i + 1)->type == FLEET_TK_PNAME &&
+                   lx->src[fleet_sparql_tok(lx, i + 1)->start + fleet_sparql_tok(lx, i + 1)->len -
+                           1] == ':' &&
+                   fleet_sparql_tok(lx, i + 2)->type == FLEET_TK_IRI) {
             i += 3;
         } else {
             break;
         }
     }
-    if (is_word(lx, i, "CONSTRUCT")) {
-        if (!is_punct(lx, i + 1, '{'))
+    if (fleet_sparql_is_word(lx, i, "CONSTRUCT")) {
+        if (!fleet_sparql_is_punct(lx, i + 1, '{'))
             return FLEET_ERR_INVAL;
-        i = tok(lx, i + 1)->match + 1; /* the template is never touched */
-    } else if (!is_word(lx, i, "SELECT") && !is_word(lx, i, "ASK") && !is_word(lx, i, "DESCRIBE")) {
+        i = fleet_sparql_tok(lx, i + 1)->match + 1; /* the template is never touched */
+    } else if (!fleet_sparql_is_word(lx, i, "SELECT") && !fleet_sparql_is_word(lx, i, "ASK") &&
+               !fleet_sparql_is_word(lx, i, "DESCRIBE")) {
         return FLEET_ERR_INVAL;
     }
-    while (i < eof && !is_punct(lx, i, '{'))
-        i = is_punct(lx, i, '(') ? tok(lx, i)->match + 1 : i + 1;
+    while (i < eof && !fleet_sparql_is_punct(lx, i, '{'))
+        i = fleet_sparql_is_punct(lx, i, '(') ? fleet_sparql_tok(lx, i)->match + 1 : i + 1;
     if (i >= eof)
         return FLEET_ERR_INVAL; /* e.g. DESCRIBE <x>: nothing to reorder */
     return walk_nested(w, i, eof, &end);

@@ -38,80 +38,21 @@ static char *buf_take(struct fleet_buf *b)
     return fleet_buf_steal(b, NULL);
 }
 
-static unsigned line_of(const char *src, size_t off)
-{
-    unsigned line = 1;
-    for (size_t i = 0; i < off; i++)
-        if (src[i] == '\n')
-            line++;
-    return line;
-}
-
-/* ASCII classes by hand: <ctype.h> depends on the locale and on the sign of char. */
-static int is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int is_alpha(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
 static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static int is_alnum(unsigned char c)
-{
-    return is_alpha(c) || is_digit(c);
-}
-
-static int is_hex(unsigned char c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static const struct fleet_sparql_tok *tok(const struct fleet_sparql_lexed *lx, size_t i)
-{
-    return &lx->t[i < lx->n ? i : lx->n - 1];
-}
-
-static int is_punct(const struct fleet_sparql_lexed *lx, size_t i, int p)
-{
-    const struct fleet_sparql_tok *t = tok(lx, i);
-    return t->type == FLEET_TK_PUNCT && t->punct == p;
-}
-
 static int is_opener(const struct fleet_sparql_lexed *lx, size_t i)
 {
-    return is_punct(lx, i, '{') || is_punct(lx, i, '(') || is_punct(lx, i, '[');
+    return fleet_sparql_is_punct(lx, i, '{') || fleet_sparql_is_punct(lx, i, '(') ||
+           fleet_sparql_is_punct(lx, i, '[');
 }
 
 static int is_closer(const struct fleet_sparql_lexed *lx, size_t i)
 {
-    return is_punct(lx, i, '}') || is_punct(lx, i, ')') || is_punct(lx, i, ']');
-}
-
-/* Keywords are case-insensitive, except `a`, which callers test with is_a(). */
-static int is_word(const struct fleet_sparql_lexed *lx, size_t i, const char *kw)
-{
-    const struct fleet_sparql_tok *t = tok(lx, i);
-    size_t n = strlen(kw);
-    return t->type == FLEET_TK_WORD && t->len == n && strncasecmp(lx->src + t->start, kw, n) == 0;
-}
-
-static int is_a(const struct fleet_sparql_lexed *lx, size_t i)
-{
-    const struct fleet_sparql_tok *t = tok(lx, i);
-    return t->type == FLEET_TK_WORD && t->len == 1 && lx->src[t->start] == 'a';
-}
-
-static int is_iri_or_pname(const struct fleet_sparql_lexed *lx, size_t i)
-{
-    enum fleet_sparql_tok_type ty = tok(lx, i)->type;
-    return ty == FLEET_TK_IRI || ty == FLEET_TK_PNAME;
+    return fleet_sparql_is_punct(lx, i, '}') || fleet_sparql_is_punct(lx, i, ')') ||
+           fleet_sparql_is_punct(lx, i, ']');
 }
 
 /* ---- feature scan ------------------------------------------------------------------------ */
@@ -132,14 +73,14 @@ static size_t scan_prop_list(struct scan *s, size_t i, size_t hi);
 static size_t skip_values(const struct fleet_sparql_lexed *lx, size_t i, size_t hi)
 {
     size_t j = i + 1;
-    if (j < hi && tok(lx, j)->type == FLEET_TK_VAR)
+    if (j < hi && fleet_sparql_tok(lx, j)->type == FLEET_TK_VAR)
         j++;
-    else if (j < hi && is_punct(lx, j, '('))
-        j = tok(lx, j)->match + 1;
+    else if (j < hi && fleet_sparql_is_punct(lx, j, '('))
+        j = fleet_sparql_tok(lx, j)->match + 1;
     else
         return i + 1;
-    if (j < hi && is_punct(lx, j, '{'))
-        return tok(lx, j)->match + 1;
+    if (j < hi && fleet_sparql_is_punct(lx, j, '{'))
+        return fleet_sparql_tok(lx, j)->match + 1;
     return j;
 }
 
@@ -149,10 +90,10 @@ static void scan_expr(struct scan *s, size_t i, size_t hi)
 {
     const struct fleet_sparql_lexed *lx = s->lx;
     while (i < hi) {
-        if (is_punct(lx, i, '{')) {
+        if (fleet_sparql_is_punct(lx, i, '{')) {
             scan_ggp(s, i);
-            i = tok(lx, i)->match + 1;
-        } else if (is_word(lx, i, "VALUES")) {
+            i = fleet_sparql_tok(lx, i)->match + 1;
+        } else if (fleet_sparql_is_word(lx, i, "VALUES")) {
             i = skip_values(lx, i, hi);
         } else {
             i++;
@@ -163,8 +104,8 @@ static void scan_expr(struct scan *s, size_t i, size_t hi)
 /* Scans the parenthesised region opening at i (if it is one) as an expression. */
 static size_t scan_parens(struct scan *s, size_t i, size_t hi)
 {
-    if (i < hi && is_punct(s->lx, i, '(')) {
-        size_t m = tok(s->lx, i)->match;
+    if (i < hi && fleet_sparql_is_punct(s->lx, i, '(')) {
+        size_t m = fleet_sparql_tok(s->lx, i)->match;
         scan_expr(s, i + 1, m);
         return m + 1;
     }
@@ -175,7 +116,7 @@ static size_t scan_parens(struct scan *s, size_t i, size_t hi)
 static size_t scan_node(struct scan *s, size_t i, size_t hi)
 {
     const struct fleet_sparql_lexed *lx = s->lx;
-    const struct fleet_sparql_tok *t = tok(lx, i);
+    const struct fleet_sparql_tok *t = fleet_sparql_tok(lx, i);
     if (i >= hi)
         return i;
     switch (t->type) {
@@ -186,13 +127,15 @@ static size_t scan_node(struct scan *s, size_t i, size_t hi)
     case FLEET_TK_NUMBER:
         return i + 1;
     case FLEET_TK_STRING:
-        if (i + 1 < hi && tok(lx, i + 1)->type == FLEET_TK_LANGTAG)
+        if (i + 1 < hi && fleet_sparql_tok(lx, i + 1)->type == FLEET_TK_LANGTAG)
             return i + 2;
-        if (i + 2 < hi && is_punct(lx, i + 1, FLEET_P_HATHAT) && is_iri_or_pname(lx, i + 2))
+        if (i + 2 < hi && fleet_sparql_is_punct(lx, i + 1, FLEET_P_HATHAT) &&
+            fleet_sparql_is_iri(lx, i + 2))
             return i + 3;
         return i + 1;
     case FLEET_TK_WORD:
-        return is_word(lx, i, "true") || is_word(lx, i, "false") ? i + 1 : i;
+        return fleet_sparql_is_word(lx, i, "true") || fleet_sparql_is_word(lx, i, "false") ? i + 1
+                                                                                           : i;
     case FLEET_TK_PUNCT:
         if (t->punct == '[') {
             scan_prop_list(s, i + 1, t->match);
@@ -221,28 +164,29 @@ static size_t scan_verb(struct scan *s, size_t i, size_t hi)
     int path = 0;
     if (i >= hi)
         return i;
-    if (tok(lx, i)->type == FLEET_TK_VAR)
+    if (fleet_sparql_tok(lx, i)->type == FLEET_TK_VAR)
         return i + 1;
     while (j < hi) {
-        while (j < hi && (is_punct(lx, j, '^') || is_punct(lx, j, '!'))) {
+        while (j < hi && (fleet_sparql_is_punct(lx, j, '^') || fleet_sparql_is_punct(lx, j, '!'))) {
             path = 1;
             j++;
         }
         if (j >= hi)
             break;
-        if (is_punct(lx, j, '(')) {
+        if (fleet_sparql_is_punct(lx, j, '(')) {
             path = 1;
-            j = tok(lx, j)->match + 1;
-        } else if (is_iri_or_pname(lx, j) || is_a(lx, j)) {
+            j = fleet_sparql_tok(lx, j)->match + 1;
+        } else if (fleet_sparql_is_iri(lx, j) || fleet_sparql_is_a(lx, j)) {
             j++;
         } else {
             break;
         }
-        if (j < hi && (is_punct(lx, j, '*') || is_punct(lx, j, '+') || is_punct(lx, j, '?'))) {
+        if (j < hi && (fleet_sparql_is_punct(lx, j, '*') || fleet_sparql_is_punct(lx, j, '+') ||
+                       fleet_sparql_is_punct(lx, j, '?'))) {
             path = 1;
             j++;
         }
-        if (j < hi && (is_punct(lx, j, '/') || is_punct(lx, j, '|'))) {
+        if (j < hi && (fleet_sparql_is_punct(lx, j, '/') || fleet_sparql_is_punct(lx, j, '|'))) {
             path = 1;
             j++;
             continue;
@@ -267,13 +211,13 @@ static size_t scan_prop_list(struct scan *s, size_t i, size_t hi)
             if (j == i)
                 break;
             i = j;
-            if (i < hi && is_punct(lx, i, ','))
+            if (i < hi && fleet_sparql_is_punct(lx, i, ','))
                 i++;
             else
                 break;
         }
-        if (i < hi && is_punct(lx, i, ';')) {
-            while (i < hi && is_punct(lx, i, ';'))
+        if (i < hi && fleet_sparql_is_punct(lx, i, ';')) {
+            while (i < hi && fleet_sparql_is_punct(lx, i, ';'))
                 i++;
             continue;
         }
@@ -285,37 +229,39 @@ static size_t scan_prop_list(struct scan *s, size_t i, size_t hi)
 static size_t scan_ggp_element(struct scan *s, size_t i, size_t hi)
 {
     const struct fleet_sparql_lexed *lx = s->lx;
-    const struct fleet_sparql_tok *t = tok(lx, i);
-    if (is_punct(lx, i, '{')) {
+    const struct fleet_sparql_tok *t = fleet_sparql_tok(lx, i);
+    if (fleet_sparql_is_punct(lx, i, '{')) {
         scan_ggp(s, i);
         return t->match + 1;
     }
     if (t->type == FLEET_TK_WORD) {
-        if (is_word(lx, i, "FILTER")) {
+        if (fleet_sparql_is_word(lx, i, "FILTER")) {
             /* FILTER (expr) | FILTER builtin(...) | FILTER fn(...) | FILTER [NOT] EXISTS {..} */
             size_t j = i + 1;
-            if (j < hi && (tok(lx, j)->type == FLEET_TK_WORD || is_iri_or_pname(lx, j)) &&
-                is_punct(lx, j + 1, '(') && j + 1 < hi)
+            if (j < hi &&
+                (fleet_sparql_tok(lx, j)->type == FLEET_TK_WORD || fleet_sparql_is_iri(lx, j)) &&
+                fleet_sparql_is_punct(lx, j + 1, '(') && j + 1 < hi)
                 j++;
             return scan_parens(s, j, hi);
         }
-        if (is_word(lx, i, "BIND"))
+        if (fleet_sparql_is_word(lx, i, "BIND"))
             return scan_parens(s, i + 1, hi);
-        if (is_word(lx, i, "VALUES"))
+        if (fleet_sparql_is_word(lx, i, "VALUES"))
             return skip_values(lx, i, hi);
-        if (is_word(lx, i, "GRAPH") || is_word(lx, i, "SERVICE")) {
+        if (fleet_sparql_is_word(lx, i, "GRAPH") || fleet_sparql_is_word(lx, i, "SERVICE")) {
             size_t j = i + 1;
-            if (is_word(lx, j, "SILENT"))
+            if (fleet_sparql_is_word(lx, j, "SILENT"))
                 j++;
-            if (j < hi && (tok(lx, j)->type == FLEET_TK_VAR || is_iri_or_pname(lx, j)))
+            if (j < hi &&
+                (fleet_sparql_tok(lx, j)->type == FLEET_TK_VAR || fleet_sparql_is_iri(lx, j)))
                 j++;
             return j < hi ? j : hi;
         }
-        if (is_word(lx, i, "SELECT")) { /* a sub-select runs to the end of its group */
+        if (fleet_sparql_is_word(lx, i, "SELECT")) { /* a sub-select runs to the end of its group */
             scan_expr(s, i, hi);
             return hi;
         }
-        if (!is_word(lx, i, "true") && !is_word(lx, i, "false"))
+        if (!fleet_sparql_is_word(lx, i, "true") && !fleet_sparql_is_word(lx, i, "false"))
             return i + 1; /* OPTIONAL, MINUS, UNION, NOT, EXISTS or a stray word */
     }
     size_t j = scan_node(s, i, hi);
@@ -326,7 +272,7 @@ static size_t scan_ggp_element(struct scan *s, size_t i, size_t hi)
 
 static void scan_ggp(struct scan *s, size_t open)
 {
-    size_t hi = tok(s->lx, open)->match;
+    size_t hi = fleet_sparql_tok(s->lx, open)->match;
     size_t i = open + 1;
     while (i < hi) {
         size_t j = scan_ggp_element(s, i, hi);
@@ -338,13 +284,13 @@ static unsigned scan_features(const struct fleet_sparql_lexed *lx)
 {
     struct scan s = {lx, 0};
     for (size_t i = 0; i < lx->n; i++) {
-        if (is_word(lx, i, "SERVICE"))
+        if (fleet_sparql_is_word(lx, i, "SERVICE"))
             s.features |= FLEET_SPARQL_USES_SERVICE;
-        else if (is_word(lx, i, "MINUS"))
+        else if (fleet_sparql_is_word(lx, i, "MINUS"))
             s.features |= FLEET_SPARQL_USES_MINUS;
-        else if (is_word(lx, i, "EXISTS"))
+        else if (fleet_sparql_is_word(lx, i, "EXISTS"))
             s.features |= FLEET_SPARQL_USES_EXISTS;
-        else if (is_word(lx, i, "DESCRIBE"))
+        else if (fleet_sparql_is_word(lx, i, "DESCRIBE"))
             s.features |= FLEET_SPARQL_USES_DESCRIBE;
     }
     scan_expr(&s, 0, lx->n - 1);
@@ -423,7 +369,7 @@ static enum fleet_err apply_edits(const char *src, size_t len, struct edits *e,
 /* Appends the source text of tokens [a, b] (inclusive), comments between them included. */
 static void put_span(struct fleet_buf *b, const struct fleet_sparql_lexed *lx, size_t first, size_t last)
 {
-    const struct fleet_sparql_tok *x = tok(lx, first), *y = tok(lx, last);
+    const struct fleet_sparql_tok *x = fleet_sparql_tok(lx, first), *y = fleet_sparql_tok(lx, last);
     if (y->start + y->len > x->start)
         fleet_buf_append(b, lx->src + x->start, y->start + y->len - x->start);
 }
@@ -435,19 +381,21 @@ static size_t data_value_end(const struct fleet_sparql_lexed *lx, size_t i, size
 {
     if (i >= hi)
         return i;
-    switch (tok(lx, i)->type) {
+    switch (fleet_sparql_tok(lx, i)->type) {
     case FLEET_TK_IRI:
     case FLEET_TK_PNAME:
     case FLEET_TK_NUMBER:
         return i + 1;
     case FLEET_TK_WORD:
-        if (is_word(lx, i, "UNDEF") || is_word(lx, i, "true") || is_word(lx, i, "false"))
+        if (fleet_sparql_is_word(lx, i, "UNDEF") || fleet_sparql_is_word(lx, i, "true") ||
+            fleet_sparql_is_word(lx, i, "false"))
             return i + 1;
         return i;
     case FLEET_TK_STRING:
-        if (i + 1 < hi && tok(lx, i + 1)->type == FLEET_TK_LANGTAG)
+        if (i + 1 < hi && fleet_sparql_tok(lx, i + 1)->type == FLEET_TK_LANGTAG)
             return i + 2;
-        if (i + 2 < hi && is_punct(lx, i + 1, FLEET_P_HATHAT) && is_iri_or_pname(lx, i + 2))
+        if (i + 2 < hi && fleet_sparql_is_punct(lx, i + 1, FLEET_P_HATHAT) &&
+            fleet_sparql_is_iri(lx, i + 2))
             return i + 3;
         return i + 1;
     default:
@@ -460,10 +408,11 @@ static enum fleet_err rewrite_values(const struct fleet_sparql_lexed *lx, struct
     struct fleet_buf b = FLEET_BUF_INIT;
     enum fleet_err rc = FLEET_OK;
     for (size_t i = 0; i + 2 < lx->n; i++) {
-        if (!is_word(lx, i, "VALUES") || tok(lx, i + 1)->type != FLEET_TK_VAR ||
-            !is_punct(lx, i + 2, '{'))
+        if (!fleet_sparql_is_word(lx, i, "VALUES") ||
+            fleet_sparql_tok(lx, i + 1)->type != FLEET_TK_VAR ||
+            !fleet_sparql_is_punct(lx, i + 2, '{'))
             continue;
-        size_t close = tok(lx, i + 2)->match;
+        size_t close = fleet_sparql_tok(lx, i + 2)->match;
         int ok = 1;
         fleet_buf_reset(&b);
         fleet_buf_puts(&b, "VALUES (");
@@ -482,7 +431,8 @@ static enum fleet_err rewrite_values(const struct fleet_sparql_lexed *lx, struct
         }
         fleet_buf_puts(&b, " }");
         if (ok) {
-            rc = edits_add(e, tok(lx, i)->start, tok(lx, close)->start + 1, &b);
+            rc = edits_add(e, fleet_sparql_tok(lx, i)->start,
+                           fleet_sparql_tok(lx, close)->start + 1, &b);
             if (rc != FLEET_OK)
                 goto out;
         }
@@ -512,7 +462,7 @@ static unsigned long long first_fresh(const struct fleet_sparql_lexed *lx)
          * to nineteen, so longer names cannot collide. */
         if (t->type != FLEET_TK_VAR || len <= k || len > k + 18 || memcmp(s, stem, k) != 0)
             continue;
-        for (; k < len && is_digit((unsigned char)s[k]); k++)
+        for (; k < len && fleet_ascii_digit((unsigned char)s[k]); k++)
             v = v * 10 + (unsigned long long)(s[k] - '0');
         if (k == len && v > max)
             max = v;
@@ -522,14 +472,15 @@ static unsigned long long first_fresh(const struct fleet_sparql_lexed *lx)
 
 static int is_modifier_word(const struct fleet_sparql_lexed *lx, size_t i)
 {
-    return is_word(lx, i, "HAVING") || is_word(lx, i, "ORDER") || is_word(lx, i, "LIMIT") ||
-           is_word(lx, i, "OFFSET") || is_word(lx, i, "VALUES");
+    return fleet_sparql_is_word(lx, i, "HAVING") || fleet_sparql_is_word(lx, i, "ORDER") ||
+           fleet_sparql_is_word(lx, i, "LIMIT") || fleet_sparql_is_word(lx, i, "OFFSET") ||
+           fleet_sparql_is_word(lx, i, "VALUES");
 }
 
 static int has_brace(const struct fleet_sparql_lexed *lx, size_t a, size_t b)
 {
     for (size_t i = a; i < b; i++)
-        if (is_punct(lx, i, '{'))
+        if (fleet_sparql_is_punct(lx, i, '{'))
             return 1;
     return 0;
 }
@@ -544,14 +495,14 @@ static size_t rewrite_group(const struct fleet_sparql_lexed *lx, size_t g, struc
     int exprs = 0, bad = 0;
 
     for (;;) {
-        const struct fleet_sparql_tok *t = tok(lx, k);
+        const struct fleet_sparql_tok *t = fleet_sparql_tok(lx, k);
         size_t next;
         if (keys.len)
             fleet_buf_putc(&keys, ' ');
         if (t->type == FLEET_TK_VAR) {
             put_span(&keys, lx, k, k);
             next = k + 1;
-        } else if (is_punct(lx, k, '(')) {
+        } else if (fleet_sparql_is_punct(lx, k, '(')) {
             size_t m = t->match, expr_last;
             if (m <= k + 1 || has_brace(lx, k, m)) {
                 bad = 1; /* `()` or EXISTS {..} in a key: not ours to move */
@@ -560,7 +511,8 @@ static size_t rewrite_group(const struct fleet_sparql_lexed *lx, size_t g, struc
             if (binds.len)
                 fleet_buf_putc(&binds, ' ');
             fleet_buf_puts(&binds, "BIND(");
-            if (is_word(lx, m - 2, "AS") && tok(lx, m - 1)->type == FLEET_TK_VAR) {
+            if (fleet_sparql_is_word(lx, m - 2, "AS") &&
+                fleet_sparql_tok(lx, m - 1)->type == FLEET_TK_VAR) {
                 if (m < k + 4) {
                     bad = 1;
                     break;
@@ -581,9 +533,11 @@ static size_t rewrite_group(const struct fleet_sparql_lexed *lx, size_t g, struc
             fleet_buf_putc(&binds, ')');
             exprs = 1;
             next = m + 1;
-        } else if ((t->type == FLEET_TK_WORD || t->type == FLEET_TK_IRI || t->type == FLEET_TK_PNAME) &&
-                   !is_modifier_word(lx, k) && is_punct(lx, k + 1, '(')) {
-            next = tok(lx, k + 1)->match + 1; /* a built-in or function call, kept as is */
+        } else if ((t->type == FLEET_TK_WORD || t->type == FLEET_TK_IRI ||
+                    t->type == FLEET_TK_PNAME) &&
+                   !is_modifier_word(lx, k) && fleet_sparql_is_punct(lx, k + 1, '(')) {
+            next = fleet_sparql_tok(lx, k + 1)->match +
+                   1; /* a built-in or function call, kept as is */
             put_span(&keys, lx, k, next - 1);
         } else {
             break;
@@ -593,11 +547,11 @@ static size_t rewrite_group(const struct fleet_sparql_lexed *lx, size_t g, struc
     }
 
     /* The WHERE group is the '}' right before GROUP. */
-    if (!bad && exprs && g > 0 && is_punct(lx, g - 1, '}')) {
-        size_t close = g - 1, open = tok(lx, close)->match;
-        size_t at = tok(lx, close)->start;
+    if (!bad && exprs && g > 0 && fleet_sparql_is_punct(lx, g - 1, '}')) {
+        size_t close = g - 1, open = fleet_sparql_tok(lx, close)->match;
+        size_t at = fleet_sparql_tok(lx, close)->start;
         int space = at > 0 && is_space(lx->src[at - 1]);
-        int subselect = is_word(lx, open + 1, "SELECT");
+        int subselect = fleet_sparql_is_word(lx, open + 1, "SELECT");
         if (!space)
             fleet_buf_putc(&ins, ' ');
         if (subselect) {
@@ -611,14 +565,16 @@ static size_t rewrite_group(const struct fleet_sparql_lexed *lx, size_t g, struc
             *rc = FLEET_ERR_NOMEM;
             goto out;
         }
-        if (subselect && (*rc = edits_add(e, tok(lx, open + 1)->start, tok(lx, open + 1)->start,
-                                          &wrap)) != FLEET_OK)
+        if (subselect &&
+            (*rc = edits_add(e, fleet_sparql_tok(lx, open + 1)->start,
+                             fleet_sparql_tok(lx, open + 1)->start, &wrap)) != FLEET_OK)
             goto out;
         if ((*rc = edits_add(e, at, at, &ins)) != FLEET_OK)
             goto out;
         /* A key list that touched its neighbours (`BY(..)`, `(..)LIMIT`) must not glue onto
          * them once the parentheses are gone. */
-        size_t from = tok(lx, g + 2)->start, to = tok(lx, last)->start + tok(lx, last)->len;
+        size_t from = fleet_sparql_tok(lx, g + 2)->start,
+               to = fleet_sparql_tok(lx, last)->start + fleet_sparql_tok(lx, last)->len;
         while (keys.len && keys.data[keys.len - 1] == ' ')
             keys.data[--keys.len] = '\0';
         if (!is_space(lx->src[from - 1]))
@@ -652,9 +608,9 @@ static enum fleet_err rewrite_group_by(const struct fleet_sparql_lexed *lx, stru
         } else if (is_closer(lx, i) && depth > 0) {
             depth--;
             i++;
-        } else if (is_word(lx, i, "GROUP") && is_word(lx, i + 1, "BY") &&
-                   (depth == 0 || (is_punct(lx, stack[depth - 1], '{') &&
-                                   is_word(lx, stack[depth - 1] + 1, "SELECT")))) {
+        } else if (fleet_sparql_is_word(lx, i, "GROUP") && fleet_sparql_is_word(lx, i + 1, "BY") &&
+                   (depth == 0 || (fleet_sparql_is_punct(lx, stack[depth - 1], '{') &&
+                                   fleet_sparql_is_word(lx, stack[depth - 1] + 1, "SELECT")))) {
             /* The keys never hold an unbalanced bracket, so the stack stays right. */
             i = rewrite_group(lx, i, e, &counter, &rc);
         } else {
@@ -750,9 +706,10 @@ static void put_iri_decoded(struct fleet_buf *b, const char *s, size_t len)
         if (s[i] == '\\' && i + 1 < len && (s[i + 1] == 'u' || s[i + 1] == 'U')) {
             size_t nd = s[i + 1] == 'u' ? 4 : 8, k;
             uint32_t cp = 0;
-            for (k = 0; k < nd && i + 2 + k < len && is_hex((unsigned char)s[i + 2 + k]); k++) {
+            for (k = 0; k < nd && i + 2 + k < len && fleet_ascii_hex((unsigned char)s[i + 2 + k]);
+                 k++) {
                 unsigned char c = (unsigned char)s[i + 2 + k];
-                cp = cp * 16 + (uint32_t)(is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+                cp = cp * 16 + (uint32_t)(fleet_ascii_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
             }
             if (k == nd && cp != 0 && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF)) {
                 put_utf8(b, cp);
@@ -787,10 +744,10 @@ static void uri_split(const char *s, struct uri_parts *u)
 {
     const char *p = s, *q = s;
     memset(u, 0, sizeof(*u));
-    if (is_alpha((unsigned char)*q)) {
+    if (fleet_ascii_alpha((unsigned char)*q)) {
         q++;
-        while (is_alpha((unsigned char)*q) || is_digit((unsigned char)*q) || *q == '+' ||
-               *q == '-' || *q == '.')
+        while (fleet_ascii_alpha((unsigned char)*q) || fleet_ascii_digit((unsigned char)*q) ||
+               *q == '+' || *q == '-' || *q == '.')
             q++;
         if (*q == ':') {
             u->has_scheme = 1;
@@ -1037,7 +994,7 @@ static void prologue_free(struct prologue *p)
 /* The IRI of an IRIREF token, escapes decoded and resolved against the BASE; new string. */
 static char *iri_of_ref(const struct prologue *p, const struct fleet_sparql_lexed *lx, size_t i)
 {
-    const struct fleet_sparql_tok *t = tok(lx, i);
+    const struct fleet_sparql_tok *t = fleet_sparql_tok(lx, i);
     struct fleet_buf raw = FLEET_BUF_INIT;
     put_iri_decoded(&raw, lx->src + t->start + 1, t->len - 2);
     fleet_buf_append(&raw, "", 0);
@@ -1049,7 +1006,7 @@ static char *iri_of_ref(const struct prologue *p, const struct fleet_sparql_lexe
 /* The declaration a prefixed-name token refers to, or NULL. */
 static struct prefix *prefix_of(const struct prologue *p, const struct fleet_sparql_lexed *lx, size_t i)
 {
-    const struct fleet_sparql_tok *t = tok(lx, i);
+    const struct fleet_sparql_tok *t = fleet_sparql_tok(lx, i);
     const char *s = lx->src + t->start;
     const char *colon = memchr(s, ':', t->len);
     size_t k;
@@ -1062,7 +1019,7 @@ static struct prefix *prefix_of(const struct prologue *p, const struct fleet_spa
 static enum fleet_err expand_term(const struct prologue *p, const struct fleet_sparql_lexed *lx, size_t i,
                                   char **iri, char *err, size_t errlen)
 {
-    const struct fleet_sparql_tok *t = tok(lx, i);
+    const struct fleet_sparql_tok *t = fleet_sparql_tok(lx, i);
     *iri = NULL;
     if (t->type == FLEET_TK_IRI) {
         *iri = iri_of_ref(p, lx, i);
@@ -1072,7 +1029,7 @@ static enum fleet_err expand_term(const struct prologue *p, const struct fleet_s
         const struct prefix *pf = prefix_of(p, lx, i);
         if (!pf) {
             set_err(err, errlen, "undeclared prefix '%.*s:' at line %u", (int)(colon - s), s,
-                    line_of(lx->src, t->start));
+                    fleet_sparql_line_of(lx->src, t->start));
             return FLEET_ERR_INVAL;
         }
         struct fleet_buf b = FLEET_BUF_INIT;
@@ -1084,7 +1041,7 @@ static enum fleet_err expand_term(const struct prologue *p, const struct fleet_s
         }
         *iri = buf_take(&b);
     } else {
-        set_err(err, errlen, "expected an IRI at line %u", line_of(lx->src, t->start));
+        set_err(err, errlen, "expected an IRI at line %u", fleet_sparql_line_of(lx->src, t->start));
         return FLEET_ERR_INVAL;
     }
     if (!*iri) {
@@ -1096,7 +1053,7 @@ static enum fleet_err expand_term(const struct prologue *p, const struct fleet_s
 
 static int is_pname_ns(const struct fleet_sparql_lexed *lx, size_t i)
 {
-    const struct fleet_sparql_tok *t = tok(lx, i);
+    const struct fleet_sparql_tok *t = fleet_sparql_tok(lx, i);
     const char *s = lx->src + t->start;
     return t->type == FLEET_TK_PNAME && memchr(s, ':', t->len) == s + t->len - 1;
 }
@@ -1135,16 +1092,17 @@ static enum fleet_err prologue_parse(struct prologue *p, const struct fleet_spar
 {
     for (;;) {
         size_t k = *i;
-        if (k + 1 < hi && is_word(lx, k, "BASE") && tok(lx, k + 1)->type == FLEET_TK_IRI) {
+        if (k + 1 < hi && fleet_sparql_is_word(lx, k, "BASE") &&
+            fleet_sparql_tok(lx, k + 1)->type == FLEET_TK_IRI) {
             char *base = iri_of_ref(p, lx, k + 1);
             if (!base)
                 goto nomem;
             free(p->base);
             p->base = base;
             *i = k + 2;
-        } else if (k + 2 < hi && is_word(lx, k, "PREFIX") && is_pname_ns(lx, k + 1) &&
-                   tok(lx, k + 2)->type == FLEET_TK_IRI) {
-            const struct fleet_sparql_tok *nt = tok(lx, k + 1);
+        } else if (k + 2 < hi && fleet_sparql_is_word(lx, k, "PREFIX") && is_pname_ns(lx, k + 1) &&
+                   fleet_sparql_tok(lx, k + 2)->type == FLEET_TK_IRI) {
+            const struct fleet_sparql_tok *nt = fleet_sparql_tok(lx, k + 1);
             char *name = strndup(lx->src + nt->start, nt->len - 1);
             char *iri = iri_of_ref(p, lx, k + 2);
             if (!name || !iri) {
@@ -1180,7 +1138,7 @@ static enum fleet_err prologue_put_used(struct prologue *p, const struct fleet_s
     size_t *used = NULL, nused = 0, cap = 0;
     int relative = 0;
     for (size_t i = c; i < b; i++) {
-        const struct fleet_sparql_tok *t = tok(lx, i);
+        const struct fleet_sparql_tok *t = fleet_sparql_tok(lx, i);
         if (t->type == FLEET_TK_IRI && !fleet_sparql_looks_like_scheme(lx->src + t->start + 1, t->len - 2, 0)) {
             relative = 1;
         } else if (t->type == FLEET_TK_PNAME) {
@@ -1334,14 +1292,14 @@ enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struc
     rc = prologue_parse(&pro, &lx, &i, lx.n - 1, err, errlen);
     if (rc != FLEET_OK)
         goto out;
-    if (!is_word(&lx, i, "DESCRIBE")) {
+    if (!fleet_sparql_is_word(&lx, i, "DESCRIBE")) {
         set_err(err, errlen, "not a DESCRIBE query");
         rc = FLEET_ERR_INVAL;
         goto out;
     }
     d = i++;
     for (;; i++) {
-        const struct fleet_sparql_tok *t = tok(&lx, i);
+        const struct fleet_sparql_tok *t = fleet_sparql_tok(&lx, i);
         if (t->type == FLEET_TK_VAR) {
             char *v = strndup(query + t->start + 1, t->len - 1);
             if (!v) {
@@ -1363,7 +1321,7 @@ enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struc
                 rc = FLEET_ERR_TOOBIG;
                 goto out;
             }
-        } else if (is_punct(&lx, i, '*')) {
+        } else if (fleet_sparql_is_punct(&lx, i, '*')) {
             star = 1;
         } else {
             break;
@@ -1375,10 +1333,11 @@ enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struc
         goto out;
     }
     /* WhereClause ::= 'WHERE'? GroupGraphPattern, after any FROM [NAMED] clauses. */
-    for (k = i; is_word(&lx, k, "FROM");)
-        k += is_word(&lx, k + 1, "NAMED") ? 3 : 2;
-    if ((vars.n || star) && (is_word(&lx, k, "WHERE") || is_punct(&lx, k, '{'))) {
-        fleet_buf_append(&sel, query, tok(&lx, d)->start);
+    for (k = i; fleet_sparql_is_word(&lx, k, "FROM");)
+        k += fleet_sparql_is_word(&lx, k + 1, "NAMED") ? 3 : 2;
+    if ((vars.n || star) &&
+        (fleet_sparql_is_word(&lx, k, "WHERE") || fleet_sparql_is_punct(&lx, k, '{'))) {
+        fleet_buf_append(&sel, query, fleet_sparql_tok(&lx, d)->start);
         fleet_buf_puts(&sel, "SELECT DISTINCT");
         if (star)
             fleet_buf_puts(&sel, " *");
@@ -1386,7 +1345,7 @@ enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struc
             for (size_t v = 0; v < vars.n; v++)
                 fleet_buf_printf(&sel, " ?%s", vars.v[v]);
         fleet_buf_putc(&sel, ' ');
-        fleet_buf_puts(&sel, query + tok(&lx, i)->start);
+        fleet_buf_puts(&sel, query + fleet_sparql_tok(&lx, i)->start);
     }
     if (sel.oom || strv_finish(&list) != FLEET_OK) {
         rc = FLEET_ERR_NOMEM;
@@ -1415,13 +1374,13 @@ out:
  * Returns 0, or -1 if the token is not one. */
 static int integer_at(const struct fleet_sparql_lexed *lx, size_t i, uint64_t *v)
 {
-    const struct fleet_sparql_tok *t = tok(lx, i);
+    const struct fleet_sparql_tok *t = fleet_sparql_tok(lx, i);
     uint64_t x = 0;
     if (t->type != FLEET_TK_NUMBER)
         return -1;
     for (size_t k = 0; k < t->len; k++) {
         unsigned char c = (unsigned char)lx->src[t->start + k];
-        if (!is_digit(c))
+        if (!fleet_ascii_digit(c))
             return -1;
         unsigned d = (unsigned)(c - '0');
         x = x > (UINT64_MAX - d) / 10 ? UINT64_MAX : x * 10 + d;
@@ -1435,7 +1394,8 @@ static int integer_at(const struct fleet_sparql_lexed *lx, size_t i, uint64_t *v
 static enum fleet_err cut_tokens(const struct fleet_sparql_lexed *lx, size_t first, size_t last, struct edits *e)
 {
     struct fleet_buf sp = FLEET_BUF_INIT;
-    size_t from = tok(lx, first)->start, to = tok(lx, last)->start + tok(lx, last)->len;
+    size_t from = fleet_sparql_tok(lx, first)->start,
+           to = fleet_sparql_tok(lx, last)->start + fleet_sparql_tok(lx, last)->len;
     while (to < lx->srclen && is_space(lx->src[to]))
         to++;
     if (from > 0 && !is_space(lx->src[from - 1]) && to < lx->srclen)
@@ -1453,38 +1413,39 @@ static enum fleet_err plan_distinct(const struct fleet_sparql_lexed *lx, struct 
     enum fleet_err rc;
 
     for (;;) { /* the prologue */
-        if (is_word(lx, i, "BASE") && tok(lx, i + 1)->type == FLEET_TK_IRI)
+        if (fleet_sparql_is_word(lx, i, "BASE") &&
+            fleet_sparql_tok(lx, i + 1)->type == FLEET_TK_IRI)
             i += 2;
-        else if (is_word(lx, i, "PREFIX") && is_pname_ns(lx, i + 1) &&
-                 tok(lx, i + 2)->type == FLEET_TK_IRI)
+        else if (fleet_sparql_is_word(lx, i, "PREFIX") && is_pname_ns(lx, i + 1) &&
+                 fleet_sparql_tok(lx, i + 2)->type == FLEET_TK_IRI)
             i += 3;
         else
             break;
     }
     kw = i + 1;
-    if (!is_word(lx, i, "SELECT") || is_word(lx, kw + 1, "DISTINCT") ||
-        is_word(lx, kw + 1, "REDUCED"))
+    if (!fleet_sparql_is_word(lx, i, "SELECT") || fleet_sparql_is_word(lx, kw + 1, "DISTINCT") ||
+        fleet_sparql_is_word(lx, kw + 1, "REDUCED"))
         return FLEET_OK;
-    if (is_word(lx, kw, "REDUCED"))
+    if (fleet_sparql_is_word(lx, kw, "REDUCED"))
         return cut_tokens(lx, kw, kw, e);
-    if (!is_word(lx, kw, "DISTINCT"))
+    if (!fleet_sparql_is_word(lx, kw, "DISTINCT"))
         return FLEET_OK;
     /* The WHERE group is the first '{' at this level: the projection's expressions are all in
      * parentheses, and FROM clauses hold IRIs. */
-    for (w = kw + 1; w + 1 < lx->n && !is_punct(lx, w, '{'); w++)
+    for (w = kw + 1; w + 1 < lx->n && !fleet_sparql_is_punct(lx, w, '{'); w++)
         if (is_opener(lx, w))
-            w = tok(lx, w)->match;
+            w = fleet_sparql_tok(lx, w)->match;
     if (w + 1 >= lx->n)
         return FLEET_OK; /* no WHERE: for rasqal to reject */
-    for (size_t k = tok(lx, w)->match + 1; k + 1 < lx->n; k++) {
-        if (is_word(lx, k, "VALUES"))
+    for (size_t k = fleet_sparql_tok(lx, w)->match + 1; k + 1 < lx->n; k++) {
+        if (fleet_sparql_is_word(lx, k, "VALUES"))
             break; /* the trailing ValuesClause: the query ends there */
-        if (is_punct(lx, k, '{'))
+        if (fleet_sparql_is_punct(lx, k, '{'))
             return FLEET_OK; /* a second group at the top level is not SPARQL */
         if (is_opener(lx, k)) {
-            k = tok(lx, k)->match; /* ORDER BY / GROUP BY / HAVING expressions */
-        } else if (is_word(lx, k, "LIMIT") || is_word(lx, k, "OFFSET")) {
-            int is_limit = is_word(lx, k, "LIMIT");
+            k = fleet_sparql_tok(lx, k)->match; /* ORDER BY / GROUP BY / HAVING expressions */
+        } else if (fleet_sparql_is_word(lx, k, "LIMIT") || fleet_sparql_is_word(lx, k, "OFFSET")) {
+            int is_limit = fleet_sparql_is_word(lx, k, "LIMIT");
             uint64_t v;
             if ((is_limit ? lim : off) != 0 || integer_at(lx, k + 1, &v) != 0)
                 return FLEET_OK;
@@ -1579,7 +1540,7 @@ void fleet_update_ops_free(struct fleet_update_op *ops, size_t nops)
 static char *inner_text(const struct fleet_sparql_lexed *lx, size_t open)
 {
     struct fleet_buf b = FLEET_BUF_INIT;
-    size_t close = tok(lx, open)->match;
+    size_t close = fleet_sparql_tok(lx, open)->match;
     if (close > open + 1)
         put_span(&b, lx, open + 1, close - 1);
     return buf_take(&b);
@@ -1598,30 +1559,30 @@ static enum fleet_err parse_modify(struct fleet_update_op *op, const struct prol
     enum fleet_err rc = FLEET_OK;
     size_t k = c;
 
-    if (is_word(lx, k, "WITH")) {
-        if (!is_iri_or_pname(lx, k + 1) || k + 1 >= b)
+    if (fleet_sparql_is_word(lx, k, "WITH")) {
+        if (!fleet_sparql_is_iri(lx, k + 1) || k + 1 >= b)
             goto out;
         if ((rc = expand_term(pro, lx, k + 1, &m.with_iri, err, errlen)) != FLEET_OK)
             goto out;
         k += 2;
     }
-    if (is_word(lx, k, "DELETE") && is_punct(lx, k + 1, '{')) {
+    if (fleet_sparql_is_word(lx, k, "DELETE") && fleet_sparql_is_punct(lx, k + 1, '{')) {
         if (!(m.delete_tpl = inner_text(lx, k + 1)))
             goto nomem;
-        k = tok(lx, k + 1)->match + 1;
+        k = fleet_sparql_tok(lx, k + 1)->match + 1;
     }
-    if (k < b && is_word(lx, k, "INSERT") && is_punct(lx, k + 1, '{')) {
+    if (k < b && fleet_sparql_is_word(lx, k, "INSERT") && fleet_sparql_is_punct(lx, k + 1, '{')) {
         if (!(m.insert_tpl = inner_text(lx, k + 1)))
             goto nomem;
-        k = tok(lx, k + 1)->match + 1;
+        k = fleet_sparql_tok(lx, k + 1)->match + 1;
     }
     if (!m.delete_tpl && !m.insert_tpl)
         goto out;
-    while (k < b && is_word(lx, k, "USING")) {
-        int is_named = is_word(lx, k + 1, "NAMED");
+    while (k < b && fleet_sparql_is_word(lx, k, "USING")) {
+        int is_named = fleet_sparql_is_word(lx, k + 1, "NAMED");
         size_t at = k + 1 + (size_t)is_named;
         char *iri;
-        if (at >= b || !is_iri_or_pname(lx, at))
+        if (at >= b || !fleet_sparql_is_iri(lx, at))
             goto out;
         if ((rc = expand_term(pro, lx, at, &iri, err, errlen)) != FLEET_OK)
             goto out;
@@ -1629,10 +1590,10 @@ static enum fleet_err parse_modify(struct fleet_update_op *op, const struct prol
             goto nomem;
         k = at + 1;
     }
-    if (k >= b || !is_word(lx, k, "WHERE") || !is_punct(lx, k + 1, '{'))
+    if (k >= b || !fleet_sparql_is_word(lx, k, "WHERE") || !fleet_sparql_is_punct(lx, k + 1, '{'))
         goto out;
-    put_span(&where, lx, k + 1, tok(lx, k + 1)->match);
-    k = tok(lx, k + 1)->match + 1;
+    put_span(&where, lx, k + 1, fleet_sparql_tok(lx, k + 1)->match);
+    k = fleet_sparql_tok(lx, k + 1)->match + 1;
     if (k != b)
         goto out;
     if (!(m.where = buf_take(&where)))
@@ -1688,29 +1649,30 @@ static enum fleet_err add_op(struct op_list *list, struct prologue *pro, const s
     if (!op.prologue || !op.text)
         goto nomem;
 
-    if (is_word(lx, c, "CLEAR") || is_word(lx, c, "DROP")) {
-        int drop = is_word(lx, c, "DROP");
+    if (fleet_sparql_is_word(lx, c, "CLEAR") || fleet_sparql_is_word(lx, c, "DROP")) {
+        int drop = fleet_sparql_is_word(lx, c, "DROP");
         size_t k = c + 1;
         enum fleet_update_target target = FLEET_TARGET_NONE;
-        if (is_word(lx, k, "SILENT")) {
+        if (fleet_sparql_is_word(lx, k, "SILENT")) {
             op.silent = 1;
             k++;
         }
-        if (is_word(lx, k, "ALL"))
+        if (fleet_sparql_is_word(lx, k, "ALL"))
             target = FLEET_TARGET_ALL;
-        else if (is_word(lx, k, "DEFAULT"))
+        else if (fleet_sparql_is_word(lx, k, "DEFAULT"))
             target = FLEET_TARGET_DEFAULT;
-        else if (is_word(lx, k, "NAMED"))
+        else if (fleet_sparql_is_word(lx, k, "NAMED"))
             target = FLEET_TARGET_NAMED;
         if (target != FLEET_TARGET_NONE && k + 1 == b) {
             op.kind = drop ? FLEET_UPDATE_DROP_SPECIAL : FLEET_UPDATE_CLEAR_SPECIAL;
             op.target = target;
         }
-    } else if (is_word(lx, c, "WITH") || is_word(lx, c, "DELETE") || is_word(lx, c, "INSERT")) {
+    } else if (fleet_sparql_is_word(lx, c, "WITH") || fleet_sparql_is_word(lx, c, "DELETE") ||
+               fleet_sparql_is_word(lx, c, "INSERT")) {
         rc = parse_modify(&op, pro, lx, c, b, err, errlen);
         if (rc != FLEET_OK)
             goto out;
-    } else if (is_word(lx, c + 1, "SILENT")) {
+    } else if (fleet_sparql_is_word(lx, c + 1, "SILENT")) {
         op.silent = 1; /* LOAD, CREATE, ADD, MOVE, COPY */
     }
 
@@ -1760,15 +1722,15 @@ enum fleet_err fleet_sparql_split_update(const char *update, struct fleet_update
     eof = lx.n - 1;
     for (;;) {
         size_t b = a, c = a;
-        while (b < eof && !is_punct(&lx, b, ';'))
-            b = is_opener(&lx, b) ? tok(&lx, b)->match + 1 : b + 1;
+        while (b < eof && !fleet_sparql_is_punct(&lx, b, ';'))
+            b = is_opener(&lx, b) ? fleet_sparql_tok(&lx, b)->match + 1 : b + 1;
         rc = prologue_parse(&pro, &lx, &c, b, err, errlen);
         if (rc != FLEET_OK)
             goto out;
         if (c == b) {
             if (b < eof) {
                 set_err(err, errlen, "empty operation before ';' at line %u",
-                        line_of(update, tok(&lx, b)->start));
+                        fleet_sparql_line_of(update, fleet_sparql_tok(&lx, b)->start));
                 rc = FLEET_ERR_INVAL;
                 goto out;
             }
@@ -1825,7 +1787,7 @@ static enum fleet_err put_term(struct fleet_buf *b, const struct fleet_term *t, 
         fleet_buf_putc(b, '"');
         if (t->lang && t->lang[0]) {
             for (const char *p = t->lang; *p; p++)
-                if (!is_alnum((unsigned char)*p) && *p != '-') {
+                if (!fleet_ascii_alnum((unsigned char)*p) && *p != '-') {
                     set_err(err, errlen, "not a valid language tag");
                     return FLEET_ERR_INVAL;
                 }
