@@ -2114,6 +2114,27 @@ static enum fleet_err take_distinct(struct fleet_buf *text, struct fleet_sparql_
     return FLEET_OK;
 }
 
+/* The answer to a query rasqal did not parse (why: rasqal's first message): the constructs
+ * rasqal 0.9.33 lacks, found by the text scan, are named as unsupported before any syntax
+ * error they cause. */
+static enum fleet_err parse_refused(unsigned features, const char *why, struct fleet_answer *ans)
+{
+    if (features & FLEET_SPARQL_USES_EXISTS) {
+        copy_msg(ans->message, sizeof(ans->message),
+                 "EXISTS / NOT EXISTS are not supported by this SPARQL engine (rasqal "
+                 "0.9.33); rewrite with OPTIONAL and !BOUND");
+        return FLEET_ERR_UNSUPPORTED;
+    }
+    if (features & FLEET_SPARQL_USES_PATH) {
+        copy_msg(ans->message, sizeof(ans->message),
+                 "property paths are not supported by this SPARQL engine (rasqal 0.9.33); "
+                 "spell the path out as triple patterns");
+        return FLEET_ERR_UNSUPPORTED;
+    }
+    copy_msg(ans->message, sizeof(ans->message), "SPARQL syntax error: %s", why);
+    return FLEET_ERR_INVAL;
+}
+
 enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_query *q,
                                  struct fleet_answer *ans)
 {
@@ -2161,25 +2182,11 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
     /* rasqal leaks on its parser's error paths: a helper process tries the parse first, and
      * only a query it accepts is parsed here (lib/sparql_check.h). */
     char cmsg[1024];
-    int checked = fleet_sparql_check(st->check, fixed.data, q->base_uri,
-                                     q->timeout_ms > 0 ? q->timeout_ms : 60000, cmsg,
-                                     sizeof(cmsg));
+    const char *base_iri = q->base_uri && q->base_uri[0] ? q->base_uri : "urn:tinyfleet:base";
+    int checked = fleet_sparql_check(st->check, fixed.data, base_iri,
+                                     q->timeout_ms > 0 ? q->timeout_ms : 60000, cmsg, sizeof(cmsg));
     if (checked <= 0) {
-        if (features & FLEET_SPARQL_USES_EXISTS) {
-            copy_msg(ans->message, sizeof(ans->message),
-                     "EXISTS / NOT EXISTS are not supported by this SPARQL engine (rasqal "
-                     "0.9.33); rewrite with OPTIONAL and !BOUND");
-            rc = FLEET_ERR_UNSUPPORTED;
-        } else if (features & FLEET_SPARQL_USES_PATH) {
-            copy_msg(ans->message, sizeof(ans->message),
-                     "property paths are not supported by this SPARQL engine (rasqal 0.9.33); "
-                     "spell the path out as triple patterns");
-            rc = FLEET_ERR_UNSUPPORTED;
-        } else {
-            copy_msg(ans->message, sizeof(ans->message), "SPARQL syntax error: %s",
-                     cmsg[0] ? cmsg : "the query does not parse");
-            rc = FLEET_ERR_INVAL;
-        }
+        rc = parse_refused(features, cmsg[0] ? cmsg : "the query does not parse", ans);
         goto out;
     }
 
@@ -2187,10 +2194,7 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
     locked = 1;
     fleet_buf_reset(&st->liberr);
     rasqal_world *qw = librdf_world_get_rasqal(st->world);
-    raptor_uri *base = raptor_new_uri(rasqal_world_get_raptor(qw),
-                                      (const unsigned char *)(q->base_uri && q->base_uri[0]
-                                                                  ? q->base_uri
-                                                                  : "urn:tinyfleet:base"));
+    raptor_uri *base = raptor_new_uri(rasqal_world_get_raptor(qw), (const unsigned char *)base_iri);
     rq = rasqal_new_query(qw, "sparql", NULL);
     if (!rq || !base) {
         if (base)
@@ -2201,21 +2205,7 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
     int prc = rasqal_query_prepare(rq, (const unsigned char *)fixed.data, base);
     raptor_free_uri(base);
     if (prc != 0) {
-        if (features & FLEET_SPARQL_USES_EXISTS) {
-            copy_msg(ans->message, sizeof(ans->message),
-                     "EXISTS / NOT EXISTS are not supported by this SPARQL engine (rasqal "
-                     "0.9.33); rewrite with OPTIONAL and !BOUND");
-            rc = FLEET_ERR_UNSUPPORTED;
-        } else if (features & FLEET_SPARQL_USES_PATH) {
-            copy_msg(ans->message, sizeof(ans->message),
-                     "property paths are not supported by this SPARQL engine (rasqal 0.9.33); "
-                     "spell the path out as triple patterns");
-            rc = FLEET_ERR_UNSUPPORTED;
-        } else {
-            copy_msg(ans->message, sizeof(ans->message), "SPARQL syntax error: %s",
-                     liberr_text(st, "the query does not parse"));
-            rc = FLEET_ERR_INVAL;
-        }
+        rc = parse_refused(features, liberr_text(st, "the query does not parse"), ans);
         goto out;
     }
     if (features & FLEET_SPARQL_USES_MINUS) {
