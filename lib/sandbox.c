@@ -37,22 +37,10 @@ static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
 static void child_main(int rfd, int wfd, pid_t parent, fleet_sandbox_fn fn, void *arg)
     __attribute__((noreturn));
 
-static void child_main(int rfd, int wfd, pid_t parent, fleet_sandbox_fn fn, void *arg)
+void fleet_child_signals(void)
 {
     struct sigaction sa;
-    sigset_t all;
-
-    close(rfd);
-#ifdef __linux__
-    /* If the daemon dies, nobody would enforce the deadline any more. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && getppid() != parent)
-        _exit(CHILD_BAD_CODE);
-#else
-    (void)parent;
-#endif
-    /* A write after the parent gave up (closed the pipe) should fail with EPIPE, not kill. The
-     * parent's handlers only set flags the child never reads, so termination signals get their
-     * default action back, and the forking thread's signal mask is dropped. */
+    sigset_t none;
     memset(&sa, 0, sizeof(sa));
     sigemptyset(&sa.sa_mask);
     sa.sa_handler = SIG_IGN;
@@ -63,8 +51,21 @@ static void child_main(int rfd, int wfd, pid_t parent, fleet_sandbox_fn fn, void
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGUSR2, &sa, NULL);
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void child_main(int rfd, int wfd, pid_t parent, fleet_sandbox_fn fn, void *arg)
+{
+    close(rfd);
+#ifdef __linux__
+    /* If the daemon dies, nobody would enforce the deadline any more. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && getppid() != parent)
+        _exit(CHILD_BAD_CODE);
+#else
+    (void)parent;
+#endif
+    fleet_child_signals();
 
     int code = fn(arg, wfd);
     /* Out-of-range codes would be truncated to 8 bits and could read as success (256 -> 0). */

@@ -53,6 +53,11 @@ unsigned long long fleet_sandbox_crashes(void);
 /* Kills and reaps a started child without reading it (error paths). */
 void fleet_sandbox_abort(struct fleet_sandbox *sb);
 
+/* In a child just forked from the daemon: a write to a peer that went away fails with EPIPE
+ * instead of killing, termination signals get their default action back (the daemon's handlers
+ * only set flags the child never reads), and the forking thread's signal mask is dropped. */
+void fleet_child_signals(void);
+
 /* Writes all of len bytes to fd, retrying on EINTR and short writes; 0 or -1. */
 int fleet_write_all(int fd, const void *data, size_t len);
 

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "sandbox.h" /* fleet_write_all */
+#include "sandbox.h" /* fleet_child_signals */
 
 #define GOOD_SLOTS 65536
 /* A helper is forked from the daemon, so it shares the daemon's pages copy-on-write: every page
@@ -94,12 +94,26 @@ static char *read_counted(int fd)
     return s;
 }
 
-static int write_counted(int fd, const char *s, size_t n)
+/* send(MSG_NOSIGNAL) on both sides: a peer that died must not SIGPIPE the other. */
+static int send_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int send_counted(int fd, const char *s, size_t n)
 {
     uint32_t len = (uint32_t)n;
-    if (fleet_write_all(fd, &len, sizeof(len)) != 0)
-        return -1;
-    return n ? fleet_write_all(fd, s, n) : 0;
+    return send_all(fd, &len, sizeof(len)) != 0 || (n && send_all(fd, s, n) != 0) ? -1 : 0;
 }
 
 static time_t mono_s(void)
@@ -150,35 +164,14 @@ static int helper_main(int fd, unsigned max_age)
         free(base);
         if (!ok && !msg.have)
             snprintf(msg.text, sizeof(msg.text), "the query does not parse");
-        if (fleet_write_all(fd, &ok, 1) != 0 ||
-            write_counted(fd, ok ? "" : msg.text, ok ? 0 : strlen(msg.text)) != 0)
+        if (send_all(fd, &ok, 1) != 0 ||
+            send_counted(fd, ok ? "" : msg.text, ok ? 0 : strlen(msg.text)) != 0)
             return 0;
     }
 }
 
 /* ---- the daemon's side --------------------------------------------------------------------- */
 
-/* As write_counted, with send(MSG_NOSIGNAL): a helper that died must not SIGPIPE the daemon. */
-static int send_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int send_counted(int fd, const char *s, size_t n)
-{
-    uint32_t len = (uint32_t)n;
-    return send_all(fd, &len, sizeof(len)) != 0 || (n && send_all(fd, s, n) != 0) ? -1 : 0;
-}
 
 struct fleet_sparql_check *fleet_sparql_check_new(unsigned recycle_after, unsigned max_age)
 {
@@ -225,20 +218,7 @@ static int start_helper(struct fleet_sparql_check *c)
     }
     pid_t pid = fork();
     if (pid == 0) {
-        /* termination signals get their default action, the forking thread's mask goes, and
-         * a write to a daemon that went away fails instead of killing */
-        struct sigaction sa;
-        sigset_t none;
-        memset(&sa, 0, sizeof(sa));
-        sigemptyset(&sa.sa_mask);
-        sa.sa_handler = SIG_IGN;
-        sigaction(SIGPIPE, &sa, NULL);
-        sa.sa_handler = SIG_DFL;
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGHUP, &sa, NULL);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        fleet_child_signals();
         /* Everything else the daemon had open goes: the helper outlives requests, and a query
          * child's pipe it kept would hold that query's EOF back for as long as it lives (and the
          * listening socket would stay bound after the daemon died). */
