@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "harness.h"
+#include "prom_text.h"
 #include "tflite_writer.h"
 
 #define API "/api/v1"
@@ -401,15 +402,19 @@ static void ram_bytes_memory(char *mem, size_t len, unsigned long long ram)
              ram);
 }
 
-/* The response cache's hit counter from /metrics. */
+/* The response cache's hit counter from /metrics (tests/unit/prom_text.c reads it). */
 static double cache_hits(const struct daemon *d)
 {
     struct reply r;
+    struct prom_text t;
+    char err[256];
+    double v = -1;
     http(d, "GET", "/metrics", READ_TOKEN, NULL, NULL, NULL, 0, &r);
     ck_assert_int_eq(r.status, 200);
-    const char *p = strstr(r.body, "tinyfleet_cache_lookups_total{result=\"hit\"} ");
-    ck_assert_msg(p != NULL, "/metrics has no cache hit counter:\n%s", r.body);
-    double v = strtod(strchr(p, '}') + 2, NULL);
+    ck_assert_msg(prom_parse(r.body, r.len, &t, err, sizeof(err)) == 0, "/metrics: %s", err);
+    ck_assert_msg(prom_get(&t, "tinyfleet_cache_lookups_total", &v, "result", "hit", NULL),
+                  "/metrics has no cache hit counter");
+    prom_free(&t);
     reply_free(&r);
     return v;
 }
