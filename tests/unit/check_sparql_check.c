@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "sparql_check.h"
@@ -87,7 +88,12 @@ START_TEST(test_replaced_by_age)
     ck_assert_int_eq(fleet_sparql_check(c, "ASK { ?a ?b 2 }", NULL, 5000, msg, sizeof(msg)), 1);
     fleet_sparql_check_stats(c, &s);
     ck_assert_uint_eq(s.helpers_started, 2);
-    sleep(7); /* past max_age + 5 s: the helper has ended on its own */
+    sleep(7); /* past max_age + 5 s: the helper has ended on its own, unreaped so far */
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    ck_assert_int_eq(waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT), 0);
+    ck_assert_msg(si.si_pid > 0, "the idle helper is still running");
+    ck_assert_int_eq(si.si_code, CLD_EXITED);
     ck_assert_int_eq(fleet_sparql_check(c, "ASK { ?a ?b 3 }", NULL, 5000, msg, sizeof(msg)), 1);
     fleet_sparql_check_stats(c, &s);
     ck_assert_uint_eq(s.helpers_started, 3);
