@@ -13,7 +13,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,19 +44,6 @@ struct key {
     const char *expect; /* what a good value looks like */
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* Copies s into dst for a message: at most QUOTE_MAX bytes, control bytes shown as '?', so a
  * hostile or binary value cannot forge terminal or log output. */
 static void quote(char *dst, size_t dstlen, const char *s)
@@ -76,7 +62,7 @@ static void bad_value(const struct key *k, const char *value, char *msg, size_t 
 {
     char q[QUOTE_MAX + 8];
     quote(q, sizeof(q), value);
-    set_err(msg, msglen, "bad value \"%s\": expected %s", q, k->expect);
+    fleet_errf(msg, msglen, "bad value \"%s\": expected %s", q, k->expect);
 }
 
 static int is_blank(char c)
@@ -112,7 +98,7 @@ static int parse_string(const struct key *k, const char *value, void *field, cha
 {
     size_t len = strlen(value);
     if (len >= k->size) {
-        set_err(msg, msglen, "value is %zu bytes long, at most %zu allowed", len, k->size - 1);
+        fleet_errf(msg, msglen, "value is %zu bytes long, at most %zu allowed", len, k->size - 1);
         return -1;
     }
     memcpy(field, value, len + 1);
@@ -201,7 +187,7 @@ static int parse_arena_profile(const struct key *k, const char *value, void *fie
                                size_t msglen)
 {
     if (!fleet_arena_profile_known(value)) {
-        set_err(msg, msglen, "unknown arena profile \"%s\"", value);
+        fleet_errf(msg, msglen, "unknown arena profile \"%s\"", value);
         return -1;
     }
     return parse_string(k, value, field, msg, msglen);
@@ -475,11 +461,11 @@ static int apply(struct fleet_config *cfg, const struct key *k, const char *valu
 {
     char msg[512];
     if (!value || *value == '\0') {
-        set_err(err, errlen, "%s: %s: missing value (expected %s)", where, k->name, k->expect);
+        fleet_errf(err, errlen, "%s: %s: missing value (expected %s)", where, k->name, k->expect);
         return -1;
     }
     if (k->parse(k, value, (char *)cfg + k->offset, msg, sizeof(msg)) != 0) {
-        set_err(err, errlen, "%s: %s: %s", where, k->name, msg);
+        fleet_errf(err, errlen, "%s: %s: %s", where, k->name, msg);
         return -1;
     }
     return 0;
@@ -550,13 +536,13 @@ int fleet_config_load(const char *path, struct fleet_config *cfg, char *err, siz
     struct fleet_config *work = malloc(sizeof(*work));
 
     if (!work) {
-        set_err(err, errlen, "%s: out of memory", path);
+        fleet_errf(err, errlen, "%s: out of memory", path);
         goto out;
     }
     *work = *cfg;
     f = fopen(path, "re");
     if (!f) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        fleet_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         goto out;
     }
     while ((n = getline(&line, &cap, f)) >= 0) {
@@ -565,11 +551,11 @@ int fleet_config_load(const char *path, struct fleet_config *cfg, char *err, siz
         if (n > 0 && line[n - 1] == '\n')
             line[--n] = '\0';
         if (strlen(line) != (size_t)n) {
-            set_err(err, errlen, "%s: line contains a NUL byte", where);
+            fleet_errf(err, errlen, "%s: line contains a NUL byte", where);
             goto out;
         }
         if (n > LINE_MAX_BYTES) {
-            set_err(err, errlen, "%s: line is longer than %d bytes", where, LINE_MAX_BYTES);
+            fleet_errf(err, errlen, "%s: line is longer than %d bytes", where, LINE_MAX_BYTES);
             goto out;
         }
         char *name = strip_line(line);
@@ -587,13 +573,13 @@ int fleet_config_load(const char *path, struct fleet_config *cfg, char *err, siz
         if (!k) {
             char q[QUOTE_MAX + 8];
             quote(q, sizeof(q), name);
-            set_err(err, errlen, "%s: unknown key \"%s\"", where, q);
+            fleet_errf(err, errlen, "%s: unknown key \"%s\"", where, q);
             goto out;
         }
         size_t idx = (size_t)(k - keys);
         if (first_line[idx]) {
-            set_err(err, errlen, "%s: duplicate key \"%s\" (first set on line %lu)", where, k->name,
-                    first_line[idx]);
+            fleet_errf(err, errlen, "%s: duplicate key \"%s\" (first set on line %lu)", where,
+                       k->name, first_line[idx]);
             goto out;
         }
         first_line[idx] = lineno;
@@ -601,7 +587,7 @@ int fleet_config_load(const char *path, struct fleet_config *cfg, char *err, siz
             goto out;
     }
     if (ferror(f)) {
-        set_err(err, errlen, "%s: read error: %s", path, strerror(errno));
+        fleet_errf(err, errlen, "%s: read error: %s", path, strerror(errno));
         goto out;
     }
     *cfg = *work;
@@ -623,7 +609,7 @@ int fleet_config_set(struct fleet_config *cfg, const char *key, const char *valu
     if (!k) {
         char q[QUOTE_MAX + 8];
         quote(q, sizeof(q), key ? key : "");
-        set_err(err, errlen, "%s: unknown key \"%s\"", where, q);
+        fleet_errf(err, errlen, "%s: unknown key \"%s\"", where, q);
         return -1;
     }
     return apply(cfg, k, value, where, err, errlen);
@@ -638,47 +624,47 @@ int fleet_config_check(const struct fleet_config *cfg, char *err, size_t errlen)
     if (memchr(cfg->listen, '\0', sizeof(cfg->listen)) == NULL ||
         split_listen(cfg->listen, host, sizeof(host), &port) != 0) {
         quote(q, sizeof(q), memchr(cfg->listen, '\0', sizeof(cfg->listen)) ? cfg->listen : "");
-        set_err(err, errlen, "listen: bad value \"%s\": expected %s", q, keys[0].expect);
+        fleet_errf(err, errlen, "listen: bad value \"%s\": expected %s", q, keys[0].expect);
         return -1;
     }
     if (cfg->state_dir[0] == '\0') {
-        set_err(err, errlen, "state_dir: must not be empty");
+        fleet_errf(err, errlen, "state_dir: must not be empty");
         return -1;
     }
     if (cfg->ontology_dir[0] == '\0') {
-        set_err(err, errlen, "ontology_dir: must not be empty");
+        fleet_errf(err, errlen, "ontology_dir: must not be empty");
         return -1;
     }
     if (cfg->query_timeout_ms <= 0 || (uint64_t)cfg->query_timeout_ms > MS_PER_DAY ||
         cfg->shutdown_timeout_ms <= 0 || (uint64_t)cfg->shutdown_timeout_ms > MS_PER_DAY) {
-        set_err(err, errlen, "query_timeout and shutdown_timeout must be > 0 and at most 1 day");
+        fleet_errf(err, errlen, "query_timeout and shutdown_timeout must be > 0 and at most 1 day");
         return -1;
     }
     if (cfg->max_result_rows == 0 || cfg->max_body_bytes < 1024 ||
         cfg->snapshot_journal_bytes == 0) {
-        set_err(err, errlen,
-                "max_result_rows and snapshot_journal_bytes must be > 0, "
-                "max_body_bytes at least 1024");
+        fleet_errf(err, errlen,
+                   "max_result_rows and snapshot_journal_bytes must be > 0, "
+                   "max_body_bytes at least 1024");
         return -1;
     }
     if (cfg->http_threads < 1 || cfg->http_threads > 256 || cfg->max_connections < 1 ||
         cfg->max_connections > 65536) {
-        set_err(err, errlen, "http_threads must be 1..256 and max_connections 1..65536");
+        fleet_errf(err, errlen, "http_threads must be 1..256 and max_connections 1..65536");
         return -1;
     }
     /* libmicrohttpd splits the connection limit across its pool threads; a thread whose share
      * is zero connections would never serve anything. */
     if (cfg->max_connections < cfg->http_threads) {
-        set_err(err, errlen, "max_connections (%u) is smaller than http_threads (%u)",
-                cfg->max_connections, cfg->http_threads);
+        fleet_errf(err, errlen, "max_connections (%u) is smaller than http_threads (%u)",
+                   cfg->max_connections, cfg->http_threads);
         return -1;
     }
     if (cfg->storage_pg && cfg->pg_conninfo[0] == '\0') {
-        set_err(err, errlen, "storage postgresql needs a postgresql connection string");
+        fleet_errf(err, errlen, "storage postgresql needs a postgresql connection string");
         return -1;
     }
     if (cfg->log_level < FLEET_LOG_ERR || cfg->log_level > FLEET_LOG_DEBUG) {
-        set_err(err, errlen, "log_level: %d is not a log level", cfg->log_level);
+        fleet_errf(err, errlen, "log_level: %d is not a log level", cfg->log_level);
         return -1;
     }
     return 0;

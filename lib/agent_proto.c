@@ -8,7 +8,6 @@
 #include <ctype.h>
 #include <math.h>
 #include <nettle/sha2.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,18 +15,6 @@
 #include <time.h>
 
 #include "td.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- URIs ------------------------------------------------------------------------------------ */
 
@@ -440,11 +427,11 @@ enum fleet_err fleet_agent_td_parse(const char *text, size_t len, const char *td
     struct fleet_td_errors errs = {0};
     struct fleet_buf base = FLEET_BUF_INIT;
     enum fleet_err rc = FLEET_ERR_INVAL;
-    set_err(field, fieldlen, "%s", "");
+    fleet_errf(field, fieldlen, "%s", "");
     json_t *doc = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(doc)) {
-        set_err(err, errlen, "the Thing Description is not a JSON object%s%s", doc ? "" : ": ",
-                doc ? "" : jerr.text);
+        fleet_errf(err, errlen, "the Thing Description is not a JSON object%s%s", doc ? "" : ": ",
+                   doc ? "" : jerr.text);
         goto out;
     }
     enum fleet_err vrc = fleet_td_validate(doc, &errs);
@@ -453,17 +440,17 @@ enum fleet_err fleet_agent_td_parse(const char *text, size_t len, const char *td
         goto out;
     }
     if (vrc != FLEET_OK) {
-        set_err(field, fieldlen, "%s", errs.n ? errs.v[0].field : "");
-        set_err(err, errlen, "not a valid Thing Description: %s%s",
-                errs.n ? errs.v[0].description : "invalid",
-                errs.n > 1 ? " (and more; the directory's validation lists them all)" : "");
+        fleet_errf(field, fieldlen, "%s", errs.n ? errs.v[0].field : "");
+        fleet_errf(err, errlen, "not a valid Thing Description: %s%s",
+                   errs.n ? errs.v[0].description : "invalid",
+                   errs.n > 1 ? " (and more; the directory's validation lists them all)" : "");
         goto out;
     }
     const char *b = json_string_value(json_object_get(doc, "base"));
     if (b) {
         if (fleet_agent_uri_resolve(td_url, b, &base) != 0 || base.oom) {
-            set_err(field, fieldlen, "base");
-            set_err(err, errlen, "base cannot be resolved against %s", td_url);
+            fleet_errf(field, fieldlen, "base");
+            fleet_errf(err, errlen, "base cannot be resolved against %s", td_url);
             goto out;
         }
     } else {
@@ -478,21 +465,22 @@ enum fleet_err fleet_agent_td_parse(const char *text, size_t len, const char *td
     const json_t *results = json_object_get(props, "results");
     const json_t *run = json_object_get(json_object_get(doc, "actions"), "runBenchmark");
     if (!devices || !results) {
-        set_err(field, fieldlen, "properties.%s", !devices ? "devices" : "results");
-        set_err(err, errlen,
-                "an agent's TD needs the properties \"devices\" and \"results\" (agent protocol "
-                "version %d)",
-                FLEET_AGENT_PROTOCOL_VERSION);
+        fleet_errf(field, fieldlen, "properties.%s", !devices ? "devices" : "results");
+        fleet_errf(err, errlen,
+                   "an agent's TD needs the properties \"devices\" and \"results\" (agent protocol "
+                   "version %d)",
+                   FLEET_AGENT_PROTOCOL_VERSION);
         goto out;
     }
     td->devices_url = pick_form(devices, "readproperty", "GET", base.data, NULL);
     td->results_url = pick_form(results, "readproperty", "GET", base.data, NULL);
     if (!td->devices_url || !td->results_url) {
-        set_err(field, fieldlen, "properties.%s.forms", !td->devices_url ? "devices" : "results");
-        set_err(err, errlen,
-                "property \"%s\" has no form with op readproperty (and method GET, if given) "
-                "whose target is an http or https URL",
-                !td->devices_url ? "devices" : "results");
+        fleet_errf(field, fieldlen, "properties.%s.forms",
+                   !td->devices_url ? "devices" : "results");
+        fleet_errf(err, errlen,
+                   "property \"%s\" has no form with op readproperty (and method GET, if given) "
+                   "whose target is an http or https URL",
+                   !td->devices_url ? "devices" : "results");
         fleet_agent_td_clear(td);
         goto out;
     }
@@ -500,10 +488,10 @@ enum fleet_err fleet_agent_td_parse(const char *text, size_t len, const char *td
         const char *ct = NULL;
         td->run_url = pick_form(run, "invokeaction", "POST", base.data, &ct);
         if (!td->run_url) {
-            set_err(field, fieldlen, "actions.runBenchmark.forms");
-            set_err(err, errlen,
-                    "action \"runBenchmark\" has no form with op invokeaction (and method POST, "
-                    "if given) whose target is an http or https URL");
+            fleet_errf(field, fieldlen, "actions.runBenchmark.forms");
+            fleet_errf(err, errlen,
+                       "action \"runBenchmark\" has no form with op invokeaction (and method POST, "
+                       "if given) whose target is an http or https URL");
             fleet_agent_td_clear(td);
             goto out;
         }
@@ -550,14 +538,14 @@ enum fleet_err fleet_agent_devices_parse(const char *text, size_t len, char ***o
     json_t *doc = json_loadb(text ? text : "", len, 0, &jerr);
     *out = NULL;
     if (!json_is_array(doc)) {
-        set_err(err, errlen, "devices: the reply is not a JSON array%s%s", doc ? "" : ": ",
-                doc ? "" : jerr.text);
+        fleet_errf(err, errlen, "devices: the reply is not a JSON array%s%s", doc ? "" : ": ",
+                   doc ? "" : jerr.text);
         json_decref(doc);
         return FLEET_ERR_INVAL;
     }
     size_t n = json_array_size(doc), i;
     if (n > FLEET_AGENT_MAX_DEVICES) {
-        set_err(err, errlen, "devices: %zu boards, at most %d", n, FLEET_AGENT_MAX_DEVICES);
+        fleet_errf(err, errlen, "devices: %zu boards, at most %d", n, FLEET_AGENT_MAX_DEVICES);
         json_decref(doc);
         return FLEET_ERR_INVAL;
     }
@@ -571,7 +559,8 @@ enum fleet_err fleet_agent_devices_parse(const char *text, size_t len, char ***o
     {
         const char *s = json_string_value(e);
         if (!s || strlen(s) != json_string_length(e) || !iri_ok(s)) {
-            set_err(err, errlen, "devices[%zu]: not a Thing Description id (an absolute IRI)", i);
+            fleet_errf(err, errlen, "devices[%zu]: not a Thing Description id (an absolute IRI)",
+                       i);
             fleet_strv_free_n(v, n);
             json_decref(doc);
             return FLEET_ERR_INVAL;
@@ -701,7 +690,7 @@ void fleet_agent_result_clear(struct fleet_agent_result *r)
 
 #define BAD(...)                                                                                   \
     do {                                                                                           \
-        set_err(err, errlen, __VA_ARGS__);                                                         \
+        fleet_errf(err, errlen, __VA_ARGS__);                                                      \
         goto bad;                                                                                  \
     } while (0)
 
@@ -871,30 +860,30 @@ enum fleet_err fleet_agent_reply_parse(const char *text, size_t len,
     json_t *doc = json_loadb(text ? text : "", len, 0, &jerr);
     enum fleet_err rc = FLEET_ERR_INVAL;
     if (!json_is_object(doc)) {
-        set_err(err, errlen, "results: the reply is not a JSON object%s%s", doc ? "" : ": ",
-                doc ? "" : jerr.text);
+        fleet_errf(err, errlen, "results: the reply is not a JSON object%s%s", doc ? "" : ": ",
+                   doc ? "" : jerr.text);
         goto out;
     }
     const json_t *results = json_object_get(doc, "results");
     const json_t *next = json_object_get(doc, "next");
     if (!json_is_array(results)) {
-        set_err(err, errlen, "results: the reply has no \"results\" array");
+        fleet_errf(err, errlen, "results: the reply has no \"results\" array");
         goto out;
     }
     size_t n = json_array_size(results);
     if (n > FLEET_AGENT_MAX_RESULTS) {
-        set_err(err, errlen, "results: %zu results in one reply, at most %d", n,
-                FLEET_AGENT_MAX_RESULTS);
+        fleet_errf(err, errlen, "results: %zu results in one reply, at most %d", n,
+                   FLEET_AGENT_MAX_RESULTS);
         goto out;
     }
     if (next && !json_is_null(next) &&
         (!text_ok(next, FLEET_AGENT_MAX_CURSOR) || !no_controls(json_string_value(next)))) {
-        set_err(err, errlen, "results: \"next\" must be a cursor string of at most %d bytes",
-                FLEET_AGENT_MAX_CURSOR);
+        fleet_errf(err, errlen, "results: \"next\" must be a cursor string of at most %d bytes",
+                   FLEET_AGENT_MAX_CURSOR);
         goto out;
     }
     if (n && (!next || json_is_null(next))) {
-        set_err(err, errlen, "results: \"next\" (the cursor) is missing");
+        fleet_errf(err, errlen, "results: \"next\" (the cursor) is missing");
         goto out;
     }
     reply->results = calloc(n + 1, sizeof(*reply->results));
@@ -925,7 +914,7 @@ enum fleet_err fleet_agent_reply_parse(const char *text, size_t len,
     goto out;
 nomem:
     rc = FLEET_ERR_NOMEM;
-    set_err(err, errlen, "out of memory");
+    fleet_errf(err, errlen, "out of memory");
 out:
     if (rc != FLEET_OK)
         fleet_agent_reply_clear(reply);

@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,19 +34,6 @@ struct fleet_tokens {
     struct token *v; /* owned */
     size_t n, cap;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int is_blank(char c)
 {
@@ -144,15 +130,15 @@ static enum fleet_err parse_line(struct fleet_tokens *t, char *line, unsigned lo
         return FLEET_OK;
     size_t len = strlen(tok);
     if (len < TOKEN_MIN_BYTES) {
-        set_err(err, errlen, "%s: token is %zu bytes long, at least %d required", where, len,
-                TOKEN_MIN_BYTES);
+        fleet_errf(err, errlen, "%s: token is %zu bytes long, at least %d required", where, len,
+                   TOKEN_MIN_BYTES);
         return FLEET_ERR_INVAL;
     }
     if (!is_b64token(tok, len)) {
-        set_err(err, errlen,
-                "%s: token has a byte outside the RFC 6750 b64token set "
-                "(A-Z a-z 0-9 - . _ ~ + / and trailing =)",
-                where);
+        fleet_errf(err, errlen,
+                   "%s: token has a byte outside the RFC 6750 b64token set "
+                   "(A-Z a-z 0-9 - . _ ~ + / and trailing =)",
+                   where);
         return FLEET_ERR_INVAL;
     }
     while ((word = next_word(&p)) != NULL) {
@@ -163,19 +149,20 @@ static enum fleet_err parse_line(struct fleet_tokens *t, char *line, unsigned lo
             for (; word[i] && i < QUOTE_MAX; i++)
                 q[i] = (word[i] >= 0 && word[i] < 0x20) || word[i] == 0x7f ? '?' : word[i];
             q[i] = '\0';
-            set_err(err, errlen, "%s: unknown scope \"%s\" (expected read, write or admin)", where,
-                    q);
+            fleet_errf(err, errlen, "%s: unknown scope \"%s\" (expected read, write or admin)",
+                       where, q);
             return FLEET_ERR_INVAL;
         }
         scopes |= s;
     }
     if (scopes == FLEET_SCOPE_NONE) {
-        set_err(err, errlen, "%s: token has no scope (expected TOKEN read|write|admin...)", where);
+        fleet_errf(err, errlen, "%s: token has no scope (expected TOKEN read|write|admin...)",
+                   where);
         return FLEET_ERR_INVAL;
     }
     for (size_t i = 0; i < t->n; i++) {
         if (t->v[i].len == len && memcmp(t->v[i].tok, tok, len) == 0) {
-            set_err(err, errlen, "%s: duplicate token (first on line %lu)", where, t->v[i].line);
+            fleet_errf(err, errlen, "%s: duplicate token (first on line %lu)", where, t->v[i].line);
             return FLEET_ERR_INVAL;
         }
     }
@@ -194,7 +181,7 @@ static enum fleet_err parse_line(struct fleet_tokens *t, char *line, unsigned lo
     t->v[t->n++] = (struct token){copy, len, scopes, lineno};
     return FLEET_OK;
 nomem:
-    set_err(err, errlen, "%s: out of memory", where);
+    fleet_errf(err, errlen, "%s: out of memory", where);
     return FLEET_ERR_NOMEM;
 }
 
@@ -214,14 +201,14 @@ enum fleet_err fleet_tokens_load(const char *path, struct fleet_tokens **out, ch
     *out = NULL;
     f = fopen(path, "re");
     if (!f) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        fleet_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         goto out;
     }
     if (fstat(fileno(f), &st) == 0 && (st.st_mode & S_IRWXO))
         fleet_log(FLEET_LOG_WARNING, "%s: token file is accessible to other users", path);
     t = fleet_tokens_new_empty();
     if (!t) {
-        set_err(err, errlen, "%s: out of memory", path);
+        fleet_errf(err, errlen, "%s: out of memory", path);
         rc = FLEET_ERR_NOMEM;
         goto out;
     }
@@ -231,7 +218,7 @@ enum fleet_err fleet_tokens_load(const char *path, struct fleet_tokens **out, ch
         if (n > 0 && line[n - 1] == '\n')
             line[--n] = '\0';
         if (strlen(line) != (size_t)n) {
-            set_err(err, errlen, "%s: line contains a NUL byte", where);
+            fleet_errf(err, errlen, "%s: line contains a NUL byte", where);
             rc = FLEET_ERR_INVAL;
             goto out;
         }
@@ -246,7 +233,7 @@ enum fleet_err fleet_tokens_load(const char *path, struct fleet_tokens **out, ch
             goto out;
     }
     if (ferror(f)) {
-        set_err(err, errlen, "%s: read error: %s", path, strerror(errno));
+        fleet_errf(err, errlen, "%s: read error: %s", path, strerror(errno));
         rc = FLEET_ERR_IO;
         goto out;
     }

@@ -2,6 +2,9 @@
 /* Names for enum fleet_err. */
 #include "err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *fleet_strerror(enum fleet_err err)
 {
     switch (err) {
@@ -21,4 +24,14 @@ const char *fleet_strerror(enum fleet_err err)
     case FLEET_ERR_FORBIDDEN: return "forbidden";
     }
     return "unknown error";
+}
+
+void fleet_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }

@@ -25,4 +25,11 @@ enum fleet_err {
 /* Returns a static, human-readable name for err (never NULL). */
 const char *fleet_strerror(enum fleet_err err);
 
+#include <stddef.h>
+
+/* Formats a message into err[0..errlen) for a caller's error out-parameter; err may be NULL or
+ * errlen 0 (nothing is written). */
+void fleet_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -16,7 +16,6 @@
 #include <libpq-fe.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,19 +81,6 @@ struct fleet_pgj {
 };
 
 /* ---- helpers ------------------------------------------------------------------------------ */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* libpq's messages end in a newline; one line is what the log wants. */
 static const char *pq_msg(const PGconn *c)
@@ -750,17 +736,18 @@ static enum fleet_err open_db(struct fleet_pgj *j, const char *conninfo, uint64_
     PGresult *r;
     j->wconn = connect_db(conninfo);
     if (!j->wconn || PQstatus(j->wconn) != CONNECTION_OK) {
-        set_err(err, errlen, "postgresql: cannot connect: %s", pq_msg(j->wconn));
+        fleet_errf(err, errlen, "postgresql: cannot connect: %s", pq_msg(j->wconn));
         return FLEET_ERR_IO;
     }
     if (exec_ok(j->wconn, SCHEMA, "creating the tables") != 0) {
-        set_err(err, errlen, "postgresql: cannot create the journal tables: %s", pq_msg(j->wconn));
+        fleet_errf(err, errlen, "postgresql: cannot create the journal tables: %s",
+                   pq_msg(j->wconn));
         return FLEET_ERR_IO;
     }
     r = PQexec(j->wconn, "SELECT (SELECT id FROM tinyfleet_cluster),"
                          " (SELECT coalesce(max(seq), 0) FROM tinyfleet_journal)");
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
-        set_err(err, errlen, "postgresql: reading the journal: %s", pq_msg(j->wconn));
+        fleet_errf(err, errlen, "postgresql: reading the journal: %s", pq_msg(j->wconn));
         PQclear(r);
         return FLEET_ERR_IO;
     }
@@ -771,8 +758,8 @@ static enum fleet_err open_db(struct fleet_pgj *j, const char *conninfo, uint64_
     j->oconn = connect_db(conninfo);
     if (PQstatus(j->fconn) != CONNECTION_OK || PQstatus(j->oconn) != CONNECTION_OK ||
         listen_on(j->fconn) != 0) {
-        set_err(err, errlen, "postgresql: cannot connect: %s",
-                pq_msg(PQstatus(j->fconn) != CONNECTION_OK ? j->fconn : j->oconn));
+        fleet_errf(err, errlen, "postgresql: cannot connect: %s",
+                   pq_msg(PQstatus(j->fconn) != CONNECTION_OK ? j->fconn : j->oconn));
         return FLEET_ERR_IO;
     }
     j->session = 1;
@@ -797,7 +784,7 @@ enum fleet_err fleet_pgj_open(const struct fleet_pgj_options *opt, struct fleet_
         if (j)
             free(j->state_dir);
         free(j);
-        set_err(err, errlen, "out of memory");
+        fleet_errf(err, errlen, "out of memory");
         return FLEET_ERR_NOMEM;
     }
     j->dirfd = j->lockfd = -1;
@@ -815,15 +802,15 @@ enum fleet_err fleet_pgj_open(const struct fleet_pgj_options *opt, struct fleet_
     rc = FLEET_ERR_IO;
     j->dirfd = open(opt->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (j->dirfd < 0) {
-        set_err(err, errlen, "%s: %s", opt->state_dir, strerror(errno));
+        fleet_errf(err, errlen, "%s: %s", opt->state_dir, strerror(errno));
         goto fail;
     }
     /* The same lock file as durable.c: one daemon per state directory, whatever its storage. */
     j->lockfd = openat(j->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (j->lockfd < 0 || flock(j->lockfd, LOCK_EX | LOCK_NB) != 0) {
         rc = errno == EWOULDBLOCK ? FLEET_ERR_EXISTS : FLEET_ERR_IO;
-        set_err(err, errlen, "%s/lock: %s", opt->state_dir,
-                rc == FLEET_ERR_EXISTS ? "held by another tinyfleetd" : strerror(errno));
+        fleet_errf(err, errlen, "%s/lock: %s", opt->state_dir,
+                   rc == FLEET_ERR_EXISTS ? "held by another tinyfleetd" : strerror(errno));
         goto fail;
     }
     rc = open_db(j, opt->conninfo, &max_seq, err, errlen);
@@ -840,7 +827,7 @@ enum fleet_err fleet_pgj_open(const struct fleet_pgj_options *opt, struct fleet_
     size_t largest = 0;
     rc = catch_up(j, j->wconn, &largest);
     if (rc != FLEET_OK) {
-        set_err(err, errlen, "postgresql: replaying the journal: %s", fleet_strerror(rc));
+        fleet_errf(err, errlen, "postgresql: replaying the journal: %s", fleet_strerror(rc));
         goto fail;
     }
     if (largest > BIG_BYTES)
@@ -850,7 +837,7 @@ enum fleet_err fleet_pgj_open(const struct fleet_pgj_options *opt, struct fleet_
               ", member slot %d",
               j->id, snap_seq, j->applied, (int)j->member);
     if (pipe2(j->stop_pipe, O_CLOEXEC) != 0 || pthread_create(&j->thread, NULL, follow, j) != 0) {
-        set_err(err, errlen, "cannot start the journal follower: %s", strerror(errno));
+        fleet_errf(err, errlen, "cannot start the journal follower: %s", strerror(errno));
         rc = FLEET_ERR_INTERNAL;
         goto fail;
     }

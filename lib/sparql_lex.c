@@ -5,25 +5,11 @@
  * bracket, up to FLEET_SPARQL_MAX_DEPTH deep. */
 #include "sparql_lex.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 unsigned fleet_sparql_line_of(const char *src, size_t off)
 {
@@ -227,7 +213,8 @@ enum fleet_err fleet_sparql_lex(const char *src, size_t len, struct fleet_sparql
             } else if (fleet_sparql_looks_like_scheme(src + p + 1, len - p - 1, !at_eof)) {
                 /* `<scheme://` can never start a valid expression, nor `<scheme:` at the end of
                  * the text; anything else (`?a <?b`, `?a <ex:b`) is the less-than operator. */
-                set_err(err, errlen, "unterminated IRI at line %u", fleet_sparql_line_of(src, p));
+                fleet_errf(err, errlen, "unterminated IRI at line %u",
+                           fleet_sparql_line_of(src, p));
                 goto inval;
             } else if (n1 == '=') {
                 t.punct = FLEET_P_LE;
@@ -339,15 +326,16 @@ enum fleet_err fleet_sparql_lex(const char *src, size_t len, struct fleet_sparql
         size_t idx = lx->n;
         if (t.type == FLEET_TK_PUNCT && (c == '{' || c == '(' || c == '[') && t.len == 1) {
             if (depth == FLEET_SPARQL_MAX_DEPTH) {
-                set_err(err, errlen, "brackets nested deeper than %d at line %u",
-                        FLEET_SPARQL_MAX_DEPTH, fleet_sparql_line_of(src, p));
+                fleet_errf(err, errlen, "brackets nested deeper than %d at line %u",
+                           FLEET_SPARQL_MAX_DEPTH, fleet_sparql_line_of(src, p));
                 goto inval;
             }
             stack[depth++] = idx;
         } else if (t.type == FLEET_TK_PUNCT && (c == '}' || c == ')' || c == ']') && t.len == 1) {
             static const char pair[] = {['}'] = '{', [')'] = '(', [']'] = '['};
             if (depth == 0 || lx->t[stack[depth - 1]].punct != pair[c]) {
-                set_err(err, errlen, "unbalanced '%c' at line %u", c, fleet_sparql_line_of(src, p));
+                fleet_errf(err, errlen, "unbalanced '%c' at line %u", c,
+                           fleet_sparql_line_of(src, p));
                 goto inval;
             }
             size_t open = stack[--depth];
@@ -360,8 +348,8 @@ enum fleet_err fleet_sparql_lex(const char *src, size_t len, struct fleet_sparql
     }
     if (depth > 0) {
         size_t open = lx->t[stack[depth - 1]].start;
-        set_err(err, errlen, "'%c' at line %u is never closed", src[open],
-                fleet_sparql_line_of(src, open));
+        fleet_errf(err, errlen, "'%c' at line %u is never closed", src[open],
+                   fleet_sparql_line_of(src, open));
         goto inval;
     }
     struct fleet_sparql_tok eof = {FLEET_TK_EOF, 0, len, 0, 0};
@@ -370,12 +358,12 @@ enum fleet_err fleet_sparql_lex(const char *src, size_t len, struct fleet_sparql
     return FLEET_OK;
 
 unterminated:
-    set_err(err, errlen, "unterminated string at line %u", fleet_sparql_line_of(src, p));
+    fleet_errf(err, errlen, "unterminated string at line %u", fleet_sparql_line_of(src, p));
 inval:
     fleet_sparql_lex_free(lx);
     return FLEET_ERR_INVAL;
 nomem:
     fleet_sparql_lex_free(lx);
-    set_err(err, errlen, "out of memory");
+    fleet_errf(err, errlen, "out of memory");
     return FLEET_ERR_NOMEM;
 }

@@ -18,12 +18,6 @@
 
 #define NO_VAR SIZE_MAX
 
-static void set_err(char *err, size_t errlen, const char *msg)
-{
-    if (err && errlen)
-        snprintf(err, errlen, "%s", msg);
-}
-
 /* A term or a FILTER: tokens first..last, inclusive. */
 struct span {
     size_t first, last;
@@ -658,7 +652,7 @@ enum fleet_err fleet_sparql_reorder(const char *query, struct fleet_buf *out, in
     if (changed)
         *changed = 0;
     if (!query || !out) {
-        set_err(err, errlen, "no query or no output buffer");
+        fleet_errf(err, errlen, "no query or no output buffer");
         return FLEET_ERR_INVAL;
     }
     len = strlen(query);
@@ -686,7 +680,7 @@ enum fleet_err fleet_sparql_reorder(const char *query, struct fleet_buf *out, in
         *changed = w.rewritten;
 out:
     if (rc == FLEET_ERR_NOMEM)
-        set_err(err, errlen, "out of memory");
+        fleet_errf(err, errlen, "out of memory");
     fleet_sparql_lex_free(&lx);
     free(w.pats);
     free(w.filters);

@@ -9,25 +9,11 @@
 #include "sparql_text.h"
 #include "sparql_lex.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* fleet_buf_steal(), made safe for a buffer nothing was written to: steal() on such a buffer
  * allocates without writing the terminating NUL (lib/buf.c), so terminate it first. Returns the
@@ -632,7 +618,7 @@ enum fleet_err fleet_sparql_fix_query(const char *query, struct fleet_buf *out, 
     if (features)
         *features = 0;
     if (!query || !out) {
-        set_err(err, errlen, "no query");
+        fleet_errf(err, errlen, "no query");
         return FLEET_ERR_INVAL;
     }
     rc = fleet_sparql_lex(query, strlen(query), &lx, err, errlen);
@@ -663,9 +649,9 @@ enum fleet_err fleet_sparql_fix_query(const char *query, struct fleet_buf *out, 
         *features = feats;
 out:
     if (rc == FLEET_ERR_NOMEM)
-        set_err(err, errlen, "out of memory");
+        fleet_errf(err, errlen, "out of memory");
     else if (rc == FLEET_ERR_INTERNAL)
-        set_err(err, errlen, "internal error: overlapping rewrites");
+        fleet_errf(err, errlen, "internal error: overlapping rewrites");
     edits_free(&e);
     fleet_sparql_lex_free(&lx);
     fleet_buf_free(&pass1);
@@ -1028,8 +1014,8 @@ static enum fleet_err expand_term(const struct prologue *p, const struct fleet_s
         const char *colon = memchr(s, ':', t->len);
         const struct prefix *pf = prefix_of(p, lx, i);
         if (!pf) {
-            set_err(err, errlen, "undeclared prefix '%.*s:' at line %u", (int)(colon - s), s,
-                    fleet_sparql_line_of(lx->src, t->start));
+            fleet_errf(err, errlen, "undeclared prefix '%.*s:' at line %u", (int)(colon - s), s,
+                       fleet_sparql_line_of(lx->src, t->start));
             return FLEET_ERR_INVAL;
         }
         struct fleet_buf b = FLEET_BUF_INIT;
@@ -1041,11 +1027,12 @@ static enum fleet_err expand_term(const struct prologue *p, const struct fleet_s
         }
         *iri = buf_take(&b);
     } else {
-        set_err(err, errlen, "expected an IRI at line %u", fleet_sparql_line_of(lx->src, t->start));
+        fleet_errf(err, errlen, "expected an IRI at line %u",
+                   fleet_sparql_line_of(lx->src, t->start));
         return FLEET_ERR_INVAL;
     }
     if (!*iri) {
-        set_err(err, errlen, "out of memory");
+        fleet_errf(err, errlen, "out of memory");
         return FLEET_ERR_NOMEM;
     }
     return FLEET_OK;
@@ -1118,7 +1105,7 @@ static enum fleet_err prologue_parse(struct prologue *p, const struct fleet_spar
         }
     }
 nomem:
-    set_err(err, errlen, "out of memory");
+    fleet_errf(err, errlen, "out of memory");
     return FLEET_ERR_NOMEM;
 }
 
@@ -1282,7 +1269,7 @@ enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struc
     if (iris)
         *iris = NULL;
     if (!query || !iris || !select) {
-        set_err(err, errlen, "no query");
+        fleet_errf(err, errlen, "no query");
         return FLEET_ERR_INVAL;
     }
     limit = output_limit(strlen(query));
@@ -1293,7 +1280,7 @@ enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struc
     if (rc != FLEET_OK)
         goto out;
     if (!fleet_sparql_is_word(&lx, i, "DESCRIBE")) {
-        set_err(err, errlen, "not a DESCRIBE query");
+        fleet_errf(err, errlen, "not a DESCRIBE query");
         rc = FLEET_ERR_INVAL;
         goto out;
     }
@@ -1317,7 +1304,7 @@ enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struc
             if ((rc = strv_add_unique(&list, iri)) != FLEET_OK)
                 goto out;
             if (total > limit) {
-                set_err(err, errlen, "the IRIs to describe exceed %zu bytes", limit);
+                fleet_errf(err, errlen, "the IRIs to describe exceed %zu bytes", limit);
                 rc = FLEET_ERR_TOOBIG;
                 goto out;
             }
@@ -1328,7 +1315,7 @@ enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struc
         }
     }
     if (i == d + 1) {
-        set_err(err, errlen, "DESCRIBE names nothing to describe");
+        fleet_errf(err, errlen, "DESCRIBE names nothing to describe");
         rc = FLEET_ERR_INVAL;
         goto out;
     }
@@ -1359,7 +1346,7 @@ enum fleet_err fleet_sparql_describe_plan(const char *query, char ***iris, struc
     *iris = strv_steal(&list);
 out:
     if (rc == FLEET_ERR_NOMEM)
-        set_err(err, errlen, "out of memory");
+        fleet_errf(err, errlen, "out of memory");
     strv_clear(&list);
     strv_clear(&vars);
     fleet_buf_free(&sel);
@@ -1484,7 +1471,7 @@ enum fleet_err fleet_sparql_take_distinct(const char *query, struct fleet_buf *o
     if (slice)
         memset(slice, 0, sizeof(*slice));
     if (!query || !out || !slice) {
-        set_err(err, errlen, "no query");
+        fleet_errf(err, errlen, "no query");
         return FLEET_ERR_INVAL;
     }
     len = strlen(query);
@@ -1502,9 +1489,9 @@ enum fleet_err fleet_sparql_take_distinct(const char *query, struct fleet_buf *o
             *slice = s;
     }
     if (rc == FLEET_ERR_NOMEM)
-        set_err(err, errlen, "out of memory");
+        fleet_errf(err, errlen, "out of memory");
     else if (rc == FLEET_ERR_INTERNAL)
-        set_err(err, errlen, "internal error: overlapping rewrites");
+        fleet_errf(err, errlen, "internal error: overlapping rewrites");
     edits_free(&e);
     fleet_sparql_lex_free(&lx);
     fleet_buf_free(&text);
@@ -1610,7 +1597,7 @@ static enum fleet_err parse_modify(struct fleet_update_op *op, const struct prol
     memset(&m, 0, sizeof(m));
     goto out;
 nomem:
-    set_err(err, errlen, "out of memory");
+    fleet_errf(err, errlen, "out of memory");
     rc = FLEET_ERR_NOMEM;
 out:
     op_clear(&m);
@@ -1640,7 +1627,7 @@ static enum fleet_err add_op(struct op_list *list, struct prologue *pro, const s
     put_span(&tb, lx, c, b - 1);
     list->bytes += tb.len + pb.len;
     if (list->bytes > limit) {
-        set_err(err, errlen, "the operations' texts exceed %zu bytes", limit);
+        fleet_errf(err, errlen, "the operations' texts exceed %zu bytes", limit);
         rc = FLEET_ERR_TOOBIG;
         goto out;
     }
@@ -1689,7 +1676,7 @@ static enum fleet_err add_op(struct op_list *list, struct prologue *pro, const s
     memset(&op, 0, sizeof(op));
     goto out;
 nomem:
-    set_err(err, errlen, "out of memory");
+    fleet_errf(err, errlen, "out of memory");
     rc = FLEET_ERR_NOMEM;
 out:
     op_clear(&op);
@@ -1712,7 +1699,7 @@ enum fleet_err fleet_sparql_split_update(const char *update, struct fleet_update
     if (nops)
         *nops = 0;
     if (!update || !ops || !nops) {
-        set_err(err, errlen, "no update");
+        fleet_errf(err, errlen, "no update");
         return FLEET_ERR_INVAL;
     }
     limit = output_limit(strlen(update));
@@ -1729,8 +1716,8 @@ enum fleet_err fleet_sparql_split_update(const char *update, struct fleet_update
             goto out;
         if (c == b) {
             if (b < eof) {
-                set_err(err, errlen, "empty operation before ';' at line %u",
-                        fleet_sparql_line_of(update, fleet_sparql_tok(&lx, b)->start));
+                fleet_errf(err, errlen, "empty operation before ';' at line %u",
+                           fleet_sparql_line_of(update, fleet_sparql_tok(&lx, b)->start));
                 rc = FLEET_ERR_INVAL;
                 goto out;
             }
@@ -1765,7 +1752,7 @@ static enum fleet_err put_term(struct fleet_buf *b, const struct fleet_term *t, 
     case FLEET_TERM_IRI:
         for (const unsigned char *p = (const unsigned char *)t->value; *p; p++)
             if (*p <= 0x20 || strchr("<>\"{}|^`\\", *p)) {
-                set_err(err, errlen, "not a valid IRI: contains byte 0x%02x", *p);
+                fleet_errf(err, errlen, "not a valid IRI: contains byte 0x%02x", *p);
                 return FLEET_ERR_INVAL;
             }
         fleet_buf_putc(b, '<');
@@ -1788,7 +1775,7 @@ static enum fleet_err put_term(struct fleet_buf *b, const struct fleet_term *t, 
         if (t->lang && t->lang[0]) {
             for (const char *p = t->lang; *p; p++)
                 if (!fleet_ascii_alnum((unsigned char)*p) && *p != '-') {
-                    set_err(err, errlen, "not a valid language tag");
+                    fleet_errf(err, errlen, "not a valid language tag");
                     return FLEET_ERR_INVAL;
                 }
             fleet_buf_printf(b, "@%s", t->lang);
@@ -1799,7 +1786,7 @@ static enum fleet_err put_term(struct fleet_buf *b, const struct fleet_term *t, 
         }
         break;
     default:
-        set_err(err, errlen, "a parameter must be an IRI or a literal");
+        fleet_errf(err, errlen, "a parameter must be an IRI or a literal");
         return FLEET_ERR_INVAL;
     }
     return FLEET_OK;
@@ -1823,7 +1810,8 @@ enum fleet_err fleet_sparql_bind(const char *tpl, const char *const *names,
             if (strlen(names[k]) == t->len - 1 && memcmp(names[k], tpl + t->start + 1, t->len - 1) == 0)
                 break;
         if (k == n) {
-            set_err(err, errlen, "template parameter %.*s has no value", (int)t->len, tpl + t->start);
+            fleet_errf(err, errlen, "template parameter %.*s has no value", (int)t->len,
+                       tpl + t->start);
             rc = FLEET_ERR_INVAL;
             break;
         }

@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <redland.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,18 +162,6 @@ static void raptor_init(void *user_data, raptor_world *rw)
     /* Freeing raptor would otherwise call curl_global_cleanup() and xmlCleanupParser(), which
      * belong to the daemon. */
     raptor_world_set_flag(rw, RAPTOR_WORLD_FLAG_WWW_SKIP_INIT_FINISH, 1);
-}
-
-static void copy_msg(char *dst, size_t dstlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void copy_msg(char *dst, size_t dstlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!dst || dstlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(dst, dstlen, fmt, ap);
-    va_end(ap);
 }
 
 static const char *liberr_text(struct fleet_store *st, const char *fallback)
@@ -775,7 +762,7 @@ static enum fleet_err load_ontology(struct fleet_store *st, const char *dir, cha
     if (dir && dir[0]) {
         d = opendir(dir);
         if (!d) {
-            copy_msg(err, errlen, "%s: %s", dir, strerror(errno));
+            fleet_errf(err, errlen, "%s: %s", dir, strerror(errno));
             rc = FLEET_ERR_IO;
             goto out;
         }
@@ -813,7 +800,7 @@ enum fleet_err fleet_store_open(const struct fleet_store_options *opt, struct fl
     struct fleet_store *st = calloc(1, sizeof(*st));
     *out = NULL;
     if (!st) {
-        copy_msg(err, errlen, "out of memory");
+        fleet_errf(err, errlen, "out of memory");
         return FLEET_ERR_NOMEM;
     }
     pthread_mutex_init(&st->lock, NULL);
@@ -822,12 +809,12 @@ enum fleet_err fleet_store_open(const struct fleet_store_options *opt, struct fl
     st->check = fleet_sparql_check_new(0, 0);
     if (!st->check) {
         free(st);
-        copy_msg(err, errlen, "out of memory");
+        fleet_errf(err, errlen, "out of memory");
         return FLEET_ERR_NOMEM;
     }
     st->inline_steps = opt->inline_steps ? opt->inline_steps : INLINE_STEPS;
     if (mkdir(opt->state_dir, 0750) != 0 && errno != EEXIST) {
-        copy_msg(err, errlen, "%s: %s", opt->state_dir, strerror(errno));
+        fleet_errf(err, errlen, "%s: %s", opt->state_dir, strerror(errno));
         rc = FLEET_ERR_IO;
         goto fail;
     }
@@ -849,9 +836,9 @@ enum fleet_err fleet_store_open(const struct fleet_store_options *opt, struct fl
         rc = fleet_durable_open(opt->state_dir, st->qs, &st->dur);
     }
     if (rc != FLEET_OK) {
-        copy_msg(err, errlen, "%s: cannot open the store: %s%s", opt->state_dir,
-                 fleet_strerror(rc),
-                 rc == FLEET_ERR_EXISTS ? " (another tinyfleetd uses this directory)" : "");
+        fleet_errf(err, errlen, "%s: cannot open the store: %s%s", opt->state_dir,
+                   fleet_strerror(rc),
+                   rc == FLEET_ERR_EXISTS ? " (another tinyfleetd uses this directory)" : "");
         goto fail;
     }
     if (opt->snapshot_journal_bytes && st->dur)
@@ -877,7 +864,7 @@ enum fleet_err fleet_store_open(const struct fleet_store_options *opt, struct fl
         st->model = librdf_new_model(st->world, st->storage, NULL);
     pthread_mutex_unlock(&st->lock);
     if (!st->model || !librdf_model_supports_contexts(st->model)) {
-        copy_msg(err, errlen, "cannot create the librdf model over the fleet storage");
+        fleet_errf(err, errlen, "cannot create the librdf model over the fleet storage");
         goto fail;
     }
     pthread_mutex_lock(&st->lock);
@@ -889,7 +876,7 @@ enum fleet_err fleet_store_open(const struct fleet_store_options *opt, struct fl
     return FLEET_OK;
 fail:
     if (err && errlen && !err[0])
-        copy_msg(err, errlen, "cannot open the store: %s", fleet_strerror(rc));
+        fleet_errf(err, errlen, "cannot open the store: %s", fleet_strerror(rc));
     fleet_store_close(st);
     return rc;
 }
@@ -1044,7 +1031,7 @@ static enum fleet_err load_file_into(struct fleet_store *st, struct fleet_txn *t
     fleet_buf_reset(&st->liberr);
     f = fopen(path, "rb");
     if (!f) {
-        copy_msg(err, errlen, "%s: %s", path, strerror(errno));
+        fleet_errf(err, errlen, "%s: %s", path, strerror(errno));
         return FLEET_ERR_IO;
     }
     p = raptor_new_parser(rw, raptor_name(syn));
@@ -1061,10 +1048,10 @@ static enum fleet_err load_file_into(struct fleet_store *st, struct fleet_txn *t
     int prc = raptor_parser_parse_file_stream(p, f, NULL, base_uri);
     if (pc.failed) {
         rc = pc.failed;
-        copy_msg(err, errlen, "%s", rc == FLEET_ERR_NOMEM ? "out of memory" : "unusable term");
+        fleet_errf(err, errlen, "%s", rc == FLEET_ERR_NOMEM ? "out of memory" : "unusable term");
     } else if (prc != 0 || st->liberr.len) {
         rc = FLEET_ERR_INVAL;
-        copy_msg(err, errlen, "%s", liberr_text(st, "syntax error"));
+        fleet_errf(err, errlen, "%s", liberr_text(st, "syntax error"));
     }
     *count = pc.count;
 out:
@@ -1089,7 +1076,7 @@ enum fleet_err fleet_store_graph_load(struct fleet_store *st, const char *graph,
     enum fleet_err rc;
     struct fleet_txn *txn;
     if (is_ontology(graph)) {
-        copy_msg(err, errlen, "the ontology graph is read-only");
+        fleet_errf(err, errlen, "the ontology graph is read-only");
         return FLEET_ERR_FORBIDDEN;
     }
     txn = fleet_txn_new();
@@ -1097,7 +1084,7 @@ enum fleet_err fleet_store_graph_load(struct fleet_store *st, const char *graph,
         return FLEET_ERR_NOMEM;
     rc = write_enter(st);
     if (rc != FLEET_OK) {
-        copy_msg(err, errlen, "cannot commit: %s", fleet_strerror(rc));
+        fleet_errf(err, errlen, "cannot commit: %s", fleet_strerror(rc));
         fleet_txn_free(txn);
         return rc;
     }
@@ -1120,7 +1107,7 @@ enum fleet_err fleet_store_graph_load(struct fleet_store *st, const char *graph,
     if (rc == FLEET_OK)
         st->generation++;
     else
-        copy_msg(err, errlen, "cannot commit: %s", fleet_strerror(rc));
+        fleet_errf(err, errlen, "cannot commit: %s", fleet_strerror(rc));
 out:
     pthread_mutex_unlock(&st->lock);
     write_leave(st);
@@ -2022,22 +2009,22 @@ static enum fleet_err finish_child(enum fleet_err crc, int code, const struct fl
     case FLEET_OK:
         break;
     case FLEET_ERR_TIMEOUT:
-        copy_msg(ans->message, sizeof(ans->message),
-                 "the query ran longer than query_timeout (%ld ms) and was stopped",
-                 q->timeout_ms);
+        fleet_errf(ans->message, sizeof(ans->message),
+                   "the query ran longer than query_timeout (%ld ms) and was stopped",
+                   q->timeout_ms);
         return crc;
     case FLEET_ERR_TOOBIG:
-        copy_msg(ans->message, sizeof(ans->message),
-                 "the result is larger than the limit of %zu bytes", q->max_bytes);
+        fleet_errf(ans->message, sizeof(ans->message),
+                   "the result is larger than the limit of %zu bytes", q->max_bytes);
         return crc;
     case FLEET_ERR_CRASH:
-        copy_msg(ans->message, sizeof(ans->message),
-                 "the query engine crashed on this query (signal %d); the daemon is unaffected",
-                 code);
+        fleet_errf(ans->message, sizeof(ans->message),
+                   "the query engine crashed on this query (signal %d); the daemon is unaffected",
+                   code);
         fleet_log(FLEET_LOG_WARNING, "query child died of signal %d", code);
         return crc;
     default:
-        copy_msg(ans->message, sizeof(ans->message), "query failed: %s", fleet_strerror(crc));
+        fleet_errf(ans->message, sizeof(ans->message), "query failed: %s", fleet_strerror(crc));
         return crc;
     }
     if (code == 0)
@@ -2054,7 +2041,7 @@ static enum fleet_err finish_child(enum fleet_err crc, int code, const struct fl
         memcpy(ans->message, msg, len);
         ans->message[len] = '\0';
     } else {
-        copy_msg(ans->message, sizeof(ans->message), "the query engine failed (exit %d)", code);
+        fleet_errf(ans->message, sizeof(ans->message), "the query engine failed (exit %d)", code);
     }
     fleet_buf_reset(&ans->body);
     return err == FLEET_OK ? FLEET_ERR_INTERNAL : err;
@@ -2120,18 +2107,18 @@ static enum fleet_err take_distinct(struct fleet_buf *text, struct fleet_sparql_
 static enum fleet_err parse_refused(unsigned features, const char *why, struct fleet_answer *ans)
 {
     if (features & FLEET_SPARQL_USES_EXISTS) {
-        copy_msg(ans->message, sizeof(ans->message),
-                 "EXISTS / NOT EXISTS are not supported by this SPARQL engine (rasqal "
-                 "0.9.33); rewrite with OPTIONAL and !BOUND");
+        fleet_errf(ans->message, sizeof(ans->message),
+                   "EXISTS / NOT EXISTS are not supported by this SPARQL engine (rasqal "
+                   "0.9.33); rewrite with OPTIONAL and !BOUND");
         return FLEET_ERR_UNSUPPORTED;
     }
     if (features & FLEET_SPARQL_USES_PATH) {
-        copy_msg(ans->message, sizeof(ans->message),
-                 "property paths are not supported by this SPARQL engine (rasqal 0.9.33); "
-                 "spell the path out as triple patterns");
+        fleet_errf(ans->message, sizeof(ans->message),
+                   "property paths are not supported by this SPARQL engine (rasqal 0.9.33); "
+                   "spell the path out as triple patterns");
         return FLEET_ERR_UNSUPPORTED;
     }
-    copy_msg(ans->message, sizeof(ans->message), "SPARQL syntax error: %s", why);
+    fleet_errf(ans->message, sizeof(ans->message), "SPARQL syntax error: %s", why);
     return FLEET_ERR_INVAL;
 }
 
@@ -2172,9 +2159,9 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
     if (rc != FLEET_OK)
         goto out;
     if ((features & FLEET_SPARQL_USES_SERVICE) && !st->allow_service) {
-        copy_msg(ans->message, sizeof(ans->message),
-                 "SERVICE is disabled on this endpoint (it would make the server send requests "
-                 "elsewhere); an operator can enable it with sparql_service yes");
+        fleet_errf(ans->message, sizeof(ans->message),
+                   "SERVICE is disabled on this endpoint (it would make the server send requests "
+                   "elsewhere); an operator can enable it with sparql_service yes");
         rc = FLEET_ERR_FORBIDDEN;
         goto out;
     }
@@ -2209,9 +2196,9 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
         goto out;
     }
     if (features & FLEET_SPARQL_USES_MINUS) {
-        copy_msg(ans->message, sizeof(ans->message),
-                 "MINUS is not supported by this SPARQL engine (rasqal 0.9.33 returns no "
-                 "result); rewrite with OPTIONAL and !BOUND");
+        fleet_errf(ans->message, sizeof(ans->message),
+                   "MINUS is not supported by this SPARQL engine (rasqal 0.9.33 returns no "
+                   "result); rewrite with OPTIONAL and !BOUND");
         rc = FLEET_ERR_UNSUPPORTED;
         goto out;
     }
@@ -2229,8 +2216,8 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
         job.form = FORM_DESCRIBE;
         break;
     default:
-        copy_msg(ans->message, sizeof(ans->message),
-                 "not a query: send SPARQL updates as update= or application/sparql-update");
+        fleet_errf(ans->message, sizeof(ans->message),
+                   "not a query: send SPARQL updates as update= or application/sparql-update");
         rc = FLEET_ERR_INVAL;
         goto out;
     }
@@ -2269,12 +2256,12 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
         }
     }
     if (pick < 0) {
-        copy_msg(ans->message, sizeof(ans->message),
-                 "none of the media types in Accept can carry this result; offered: %s",
-                 job.form == FORM_SELECT || job.form == FORM_ASK
-                     ? "application/sparql-results+json, application/sparql-results+xml, "
-                       "text/csv, text/tab-separated-values"
-                     : "text/turtle, application/n-triples, application/rdf+xml");
+        fleet_errf(ans->message, sizeof(ans->message),
+                   "none of the media types in Accept can carry this result; offered: %s",
+                   job.form == FORM_SELECT || job.form == FORM_ASK
+                       ? "application/sparql-results+json, application/sparql-results+xml, "
+                         "text/csv, text/tab-separated-values"
+                       : "text/turtle, application/n-triples, application/rdf+xml");
         rc = FLEET_ERR_NOTACCEPTABLE;
         goto out;
     }
@@ -2353,7 +2340,7 @@ enum fleet_err fleet_store_query(struct fleet_store *st, const struct fleet_quer
     pthread_mutex_unlock(&st->lock);
     locked = 0;
     if (rc != FLEET_OK) {
-        copy_msg(ans->message, sizeof(ans->message), "cannot start a query worker");
+        fleet_errf(ans->message, sizeof(ans->message), "cannot start a query worker");
         goto out;
     }
     struct fleet_sandbox_limits lim = {q->timeout_ms, q->max_bytes ? q->max_bytes + 4096 : 0};
@@ -2386,7 +2373,7 @@ out:
     if (rc != FLEET_OK) {
         fleet_buf_free(&ans->body);
         if (!ans->message[0])
-            copy_msg(ans->message, sizeof(ans->message), "%s", fleet_strerror(rc));
+            fleet_errf(ans->message, sizeof(ans->message), "%s", fleet_strerror(rc));
     }
     return rc;
 }
@@ -2573,7 +2560,7 @@ static enum fleet_err upd_clear(struct upd *c, const char *iri)
     struct fleet_term q[4];
     memset(q, 0, sizeof(q));
     if (is_ontology(iri)) {
-        copy_msg(c->msg, sizeof(c->msg), "the ontology graph is read-only");
+        fleet_errf(c->msg, sizeof(c->msg), "the ontology graph is read-only");
         return FLEET_ERR_FORBIDDEN;
     }
     graph_term(iri, &q[0]);
@@ -2623,7 +2610,7 @@ static enum fleet_err upd_transfer(struct upd *c, rasqal_update_type type, const
     if (src && !graph_has_data(st, src)) {
         if (silent)
             return FLEET_OK;
-        copy_msg(c->msg, sizeof(c->msg), "graph <%s> does not exist", src);
+        fleet_errf(c->msg, sizeof(c->msg), "graph <%s> does not exist", src);
         return FLEET_ERR_NOTFOUND;
     }
     if (type != RASQAL_UPDATE_TYPE_ADD) {
@@ -2725,7 +2712,7 @@ static enum fleet_err instantiate(struct upd *c, raptor_sequence *seq, librdf_qu
         /* A solution that makes an ill-formed triple is skipped (SPARQL 1.1 Update 3.1.3). */
         if (ok && q[0].kind != FLEET_TERM_LITERAL && q[1].kind == FLEET_TERM_IRI) {
             if (q[3].kind == FLEET_TERM_IRI && is_ontology(q[3].value)) {
-                copy_msg(c->msg, sizeof(c->msg), "the ontology graph is read-only");
+                fleet_errf(c->msg, sizeof(c->msg), "the ontology graph is read-only");
                 rc = FLEET_ERR_FORBIDDEN;
             } else if (op == 'A' && !row && (q[0].kind == FLEET_TERM_BLANK ||
                                              q[2].kind == FLEET_TERM_BLANK)) {
@@ -2805,8 +2792,8 @@ static enum fleet_err upd_modify(struct upd *c, const char *prologue, const char
     fleet_buf_reset(&st->liberr);
     res = child_execute(st, qtext.data, u->base_uri, &q);
     if (!res) {
-        copy_msg(c->msg, sizeof(c->msg), "WHERE clause: %s",
-                 liberr_text(st, "the query engine failed"));
+        fleet_errf(c->msg, sizeof(c->msg), "WHERE clause: %s",
+                   liberr_text(st, "the query engine failed"));
         rc = FLEET_ERR_INVAL;
         goto out;
     }
@@ -2849,8 +2836,8 @@ static rasqal_query *parse_update(struct upd *c, const char *text)
     rasqal_query *rq = rasqal_new_query(qw, "sparql11-update", NULL);
     fleet_buf_reset(&st->liberr);
     if (!rq || !base || rasqal_query_prepare(rq, (const unsigned char *)text, base) != 0) {
-        copy_msg(c->msg, sizeof(c->msg), "SPARQL Update syntax error: %s",
-                 liberr_text(st, "the update does not parse"));
+        fleet_errf(c->msg, sizeof(c->msg), "SPARQL Update syntax error: %s",
+                   liberr_text(st, "the update does not parse"));
         if (rq)
             rasqal_free_query(rq);
         rq = NULL;
@@ -3080,7 +3067,7 @@ static enum fleet_err upd_other(struct upd *c, const struct fleet_update_op *op)
             } else {
                 /* Template forms are split out as FLEET_UPDATE_MODIFY or handled by
                  * delete_where_form() before rasqal sees them. */
-                copy_msg(c->msg, sizeof(c->msg), "unsupported form of DELETE/INSERT");
+                fleet_errf(c->msg, sizeof(c->msg), "unsupported form of DELETE/INSERT");
                 rc = FLEET_ERR_UNSUPPORTED;
             }
             break;
@@ -3088,7 +3075,7 @@ static enum fleet_err upd_other(struct upd *c, const struct fleet_update_op *op)
         case RASQAL_UPDATE_TYPE_DROP:
             if (uo->applies == RASQAL_UPDATE_GRAPH_ONE && g) {
                 if (!graph_has_data(c->st, g) && !silent && uo->type == RASQAL_UPDATE_TYPE_DROP) {
-                    copy_msg(c->msg, sizeof(c->msg), "graph <%s> does not exist", g);
+                    fleet_errf(c->msg, sizeof(c->msg), "graph <%s> does not exist", g);
                     rc = FLEET_ERR_NOTFOUND;
                 } else {
                     rc = upd_clear(c, g);
@@ -3101,7 +3088,7 @@ static enum fleet_err upd_other(struct upd *c, const struct fleet_update_op *op)
             break;
         case RASQAL_UPDATE_TYPE_CREATE:
             if (g && graph_has_data(c->st, g) && !silent) {
-                copy_msg(c->msg, sizeof(c->msg), "graph <%s> already exists", g);
+                fleet_errf(c->msg, sizeof(c->msg), "graph <%s> already exists", g);
                 rc = FLEET_ERR_EXISTS;
             }
             break; /* empty graphs are not stored: nothing to create */
@@ -3111,12 +3098,12 @@ static enum fleet_err upd_other(struct upd *c, const struct fleet_update_op *op)
             rc = upd_transfer(c, uo->type, g, uri_or_null(uo->document_uri), silent);
             break;
         case RASQAL_UPDATE_TYPE_LOAD:
-            copy_msg(c->msg, sizeof(c->msg),
-                     "LOAD is disabled: the server does not fetch documents; PUT them to /data");
+            fleet_errf(c->msg, sizeof(c->msg),
+                       "LOAD is disabled: the server does not fetch documents; PUT them to /data");
             rc = FLEET_ERR_FORBIDDEN;
             break;
         default:
-            copy_msg(c->msg, sizeof(c->msg), "unsupported update operation");
+            fleet_errf(c->msg, sizeof(c->msg), "unsupported update operation");
             rc = FLEET_ERR_UNSUPPORTED;
             break;
         }
@@ -3263,9 +3250,9 @@ enum fleet_err fleet_store_update(struct fleet_store *st, const struct fleet_upd
         if ((u->n_using || u->n_using_named) &&
             (ops[i].with_iri || (ops[i].using && ops[i].using[0]) ||
              (ops[i].using_named && ops[i].using_named[0]))) {
-            copy_msg(ans->message, sizeof(ans->message),
-                     "using-graph-uri / using-named-graph-uri cannot be combined with an "
-                     "update that has USING, USING NAMED or WITH");
+            fleet_errf(ans->message, sizeof(ans->message),
+                       "using-graph-uri / using-named-graph-uri cannot be combined with an "
+                       "update that has USING, USING NAMED or WITH");
             rc = FLEET_ERR_INVAL;
             goto out;
         }
@@ -3274,8 +3261,8 @@ enum fleet_err fleet_store_update(struct fleet_store *st, const struct fleet_upd
      * and is reported as a 400. */
     rc = write_enter(st);
     if (rc != FLEET_OK) {
-        copy_msg(ans->message, sizeof(ans->message), "cannot commit the update: %s",
-                 fleet_strerror(rc));
+        fleet_errf(ans->message, sizeof(ans->message), "cannot commit the update: %s",
+                   fleet_strerror(rc));
         goto out;
     }
     pthread_mutex_lock(&st->lock);
@@ -3292,7 +3279,7 @@ enum fleet_err fleet_store_update(struct fleet_store *st, const struct fleet_upd
     if (rc != FLEET_OK) {
         pthread_mutex_unlock(&st->lock);
         write_leave(st);
-        copy_msg(ans->message, sizeof(ans->message), "%s", c.msg);
+        fleet_errf(ans->message, sizeof(ans->message), "%s", c.msg);
         goto out;
     }
     job.c = &c;
@@ -3302,7 +3289,7 @@ enum fleet_err fleet_store_update(struct fleet_store *st, const struct fleet_upd
     pthread_mutex_unlock(&st->lock);
     if (rc != FLEET_OK) {
         write_leave(st);
-        copy_msg(ans->message, sizeof(ans->message), "cannot start an update worker");
+        fleet_errf(ans->message, sizeof(ans->message), "cannot start an update worker");
         goto out;
     }
     struct fleet_sandbox_limits lim = {u->timeout_ms, 0};
@@ -3321,13 +3308,13 @@ enum fleet_err fleet_store_update(struct fleet_store *st, const struct fleet_upd
             pthread_mutex_unlock(&st->lock);
         }
         if (rc != FLEET_OK && !ans->message[0])
-            copy_msg(ans->message, sizeof(ans->message), "cannot commit the update: %s",
-                     fleet_strerror(rc));
+            fleet_errf(ans->message, sizeof(ans->message), "cannot commit the update: %s",
+                       fleet_strerror(rc));
     } else if (rc == FLEET_ERR_TIMEOUT) {
-        copy_msg(ans->message, sizeof(ans->message),
-                 "the update ran longer than query_timeout (%ld ms) and was stopped; nothing "
-                 "was changed",
-                 u->timeout_ms);
+        fleet_errf(ans->message, sizeof(ans->message),
+                   "the update ran longer than query_timeout (%ld ms) and was stopped; nothing "
+                   "was changed",
+                   u->timeout_ms);
     }
     write_leave(st);
 out:
